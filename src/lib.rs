@@ -1,0 +1,33 @@
+//! # mimi-attachments
+//!
+//! End-to-end encrypted file attachments for MLS groups, as described by
+//! *draft-robert-mimi-attachments* ("MIMI Attachments"), for browsers (WebAssembly) and native code.
+//!
+//! The core modules are synchronous, panic-free on every input and contain no unsafe code:
+//! * [`suite`]: the RFC 9420 cipher suites' Hash, KDF and AEAD;
+//! * [`schedule`]: the draft §3.6 key schedule (`attachment_key`, `attachment_nonce`);
+//! * [`stream`]: the draft's one-shot ciphertext and our chunked v1 format;
+//! * [`reference`]: the `message/external-body; access-type=token` content type (draft §3.2);
+//! * [`wire`]: the Delivery Service's TLS structs (draft §3.1, §3.3).
+//!
+//! The `web` module (wasm32 only) adapts these to JavaScript.
+#![deny(missing_docs)]
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
+
+pub mod aead;
+pub mod auth;
+pub mod error;
+pub mod reference;
+pub mod schedule;
+pub mod stream;
+pub mod suite;
+pub mod wire;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+pub use error::{Error, Result};
+pub use reference::{ContentTypeError, ExternalBody, ExternalBodyIn};
+pub use schedule::{AttachmentContext, AttachmentKeys};
+pub use stream::{ChunkSize, Decryptor, Encryptor};
+pub use suite::CipherSuite;

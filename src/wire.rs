@@ -1,0 +1,105 @@
+//! The Delivery Service messages of draft-robert-mimi-attachments §3.1 and §3.3, TLS encoded
+//! with MLS variable-length vectors (RFC 9420 §2.1.2, lengths below 2^30).
+#![forbid(unsafe_code)]
+
+use tls_codec::{TlsDeserialize, TlsDeserializeBytes, TlsSerialize, TlsSize, VLBytes};
+
+use crate::error::{Error, Result};
+
+/// draft-robert-mimi-attachments §3.1:
+/// ```text
+/// struct {
+///   opaque group_id<V>;
+///   opaque content<V>;
+/// } UploadAttachmentRequest;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+pub struct UploadAttachmentRequest {
+    /// The MLS group the attachment is bound to.
+    pub group_id: VLBytes,
+    /// The encrypted attachment.
+    pub content: VLBytes,
+}
+
+/// draft-robert-mimi-attachments §3.1:
+/// ```text
+/// struct {
+///   opaque token<V>;
+/// } UploadAttachmentResponse;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+pub struct UploadAttachmentResponse {
+    /// The token that downloads the attachment.
+    pub token: VLBytes,
+}
+
+/// draft-robert-mimi-attachments §3.3:
+/// ```text
+/// struct {
+///   opaque group_id<V>;
+///   opaque token<V>;
+/// } DownloadAttachmentRequest;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+pub struct DownloadAttachmentRequest {
+    /// The MLS group the attachment is bound to.
+    pub group_id: VLBytes,
+    /// The token from the reference.
+    pub token: VLBytes,
+}
+
+/// draft-robert-mimi-attachments §3.3:
+/// ```text
+/// struct {
+///   opaque content<V>;
+/// } DownloadAttachmentResponse;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
+pub struct DownloadAttachmentResponse {
+    /// The encrypted attachment.
+    pub content: VLBytes,
+}
+
+/// Encodes any wire struct.
+pub fn encode<T: tls_codec::Serialize>(msg: &T) -> Result<Vec<u8>> {
+    Ok(tls_codec::Serialize::tls_serialize_detached(msg)?)
+}
+
+/// Decodes a wire struct that must span all of `bytes` (no trailing data).
+pub fn decode_exact<T: tls_codec::Deserialize>(bytes: &[u8]) -> Result<T> {
+    let mut r = bytes;
+    let v = T::tls_deserialize(&mut r)?;
+    if !r.is_empty() {
+        return Err(Error::Codec(format!("{} trailing bytes", r.len())));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_request_encoding_is_the_drafts() {
+        let m = UploadAttachmentRequest { group_id: vec![1, 2, 3].into(), content: vec![0xaa; 70].into() };
+        let b = encode(&m).unwrap();
+        // 1-byte varint 3, group id, 2-byte varint 0x4046 (70), content.
+        assert_eq!(&b[..6], &[3, 1, 2, 3, 0x40, 70]);
+        assert_eq!(b.len(), 1 + 3 + 2 + 70);
+        assert_eq!(decode_exact::<UploadAttachmentRequest>(&b).unwrap(), m);
+    }
+
+    #[test]
+    fn decoding_rejects_truncation_trailing_bytes_and_non_minimal_lengths() {
+        let b = encode(&DownloadAttachmentRequest { group_id: vec![9].into(), token: vec![7; 16].into() }).unwrap();
+        assert!(decode_exact::<DownloadAttachmentRequest>(&b[..b.len() - 1]).is_err());
+        let mut long = b.clone();
+        long.push(0);
+        assert!(matches!(decode_exact::<DownloadAttachmentRequest>(&long), Err(Error::Codec(_))));
+        // RFC 9420 §2.1.2: a length must use the shortest encoding.
+        assert!(decode_exact::<UploadAttachmentResponse>(&[0x40, 0x01, 0xff]).is_err());
+        // 8-byte varints (0b11 prefix) are invalid in MLS.
+        assert!(decode_exact::<UploadAttachmentResponse>(&[0xc0, 0, 0, 0, 0, 0, 0, 1, 0]).is_err());
+        assert_eq!(decode_exact::<UploadAttachmentResponse>(&[0x01, 0xff]).unwrap().token.as_slice(), &[0xff]);
+    }
+}
