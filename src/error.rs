@@ -58,6 +58,9 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("random number generator failed")]
     Rng,
+    /// An object was used after it finished or failed.
+    #[error("invalid state: {0}")]
+    InvalidState(&'static str),
 }
 
 impl Error {
@@ -77,6 +80,7 @@ impl Error {
             Error::Codec(_) => "Codec",
             Error::Mls(_) => "Mls",
             Error::Rng => "Rng",
+            Error::InvalidState(_) => "InvalidState",
         }
     }
 }
@@ -95,6 +99,10 @@ pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Resu
     if expected == got {
         Ok(())
     } else {
-        Err(Error::InvalidLength { what, expected, got })
+        Err(Error::InvalidLength {
+            what,
+            expected,
+            got,
+        })
     }
 }

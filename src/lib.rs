@@ -24,7 +24,7 @@ pub mod suite;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
-mod web;
+pub mod web;
 
 pub use error::{Error, Result};
 pub use reference::{ContentTypeError, ExternalBody, ExternalBodyIn};

@@ -105,7 +105,11 @@ pub fn plaintext_len(ciphertext_len: u64, cs: ChunkSize) -> Result<u64> {
 
 /// The byte range `[start, end)` of sealed chunk `index` in a ciphertext of `ciphertext_len`
 /// bytes, and whether it is the last chunk (for HTTP Range reads).
-pub fn sealed_chunk_range(index: u64, ciphertext_len: u64, cs: ChunkSize) -> Result<(u64, u64, bool)> {
+pub fn sealed_chunk_range(
+    index: u64,
+    ciphertext_len: u64,
+    cs: ChunkSize,
+) -> Result<(u64, u64, bool)> {
     let pl = plaintext_len(ciphertext_len, cs)?;
     let n = chunk_count(pl, cs)?;
     if index >= n {
@@ -139,16 +143,32 @@ pub fn chunk_aad(last: bool) -> &'static [u8] {
 
 /// Seals chunk `index` (`chunk` must be `1..=N` bytes, or empty only as the sole chunk),
 /// appending `ciphertext || tag` to `out`.
-pub fn seal_chunk(cipher: &Cipher, base: &[u8; AEAD_NONCE_LEN], index: u64, last: bool, chunk: &[u8], out: &mut Vec<u8>) -> Result<()> {
+pub fn seal_chunk(
+    cipher: &Cipher,
+    base: &[u8; AEAD_NONCE_LEN],
+    index: u64,
+    last: bool,
+    chunk: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let nonce = chunk_nonce(base, index)?;
     cipher.seal_into(&nonce, chunk_aad(last), chunk, out);
     Ok(())
 }
 
 /// Opens sealed chunk `index`, appending its plaintext to `out` only if its tag verifies.
-pub fn open_chunk(cipher: &Cipher, base: &[u8; AEAD_NONCE_LEN], index: u64, last: bool, sealed: &[u8], out: &mut Vec<u8>) -> Result<()> {
+pub fn open_chunk(
+    cipher: &Cipher,
+    base: &[u8; AEAD_NONCE_LEN],
+    index: u64,
+    last: bool,
+    sealed: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let nonce = chunk_nonce(base, index)?;
-    cipher.open_into(&nonce, chunk_aad(last), sealed, out).map_err(|_| Error::DecryptFailed { chunk: index })
+    cipher
+        .open_into(&nonce, chunk_aad(last), sealed, out)
+        .map_err(|_| Error::DecryptFailed { chunk: index })
 }
 
 /// The draft's one-shot form: `AEAD.Seal(attachment_key, attachment_nonce, "", plaintext)`.
@@ -160,14 +180,20 @@ pub fn seal_one_shot(keys: &AttachmentKeys, plaintext: &[u8]) -> Result<Vec<u8>>
 }
 
 /// Opens the one-shot form and checks `Hash(plaintext) == attachment_hash`.
-pub fn open_one_shot(keys: &AttachmentKeys, ciphertext: &[u8], attachment_hash: &[u8]) -> Result<Vec<u8>> {
+pub fn open_one_shot(
+    keys: &AttachmentKeys,
+    ciphertext: &[u8],
+    attachment_hash: &[u8],
+) -> Result<Vec<u8>> {
     check_len("attachment_hash", keys.suite().nh(), attachment_hash.len())?;
     if ciphertext.len() < AEAD_TAG_LEN {
         return Err(Error::Truncated("shorter than an AEAD tag"));
     }
     let cipher = Cipher::new(keys.suite().aead(), keys.key())?;
     let mut out = Vec::with_capacity(ciphertext.len());
-    cipher.open_into(keys.nonce(), b"", ciphertext, &mut out).map_err(|_| Error::DecryptFailed { chunk: 0 })?;
+    cipher
+        .open_into(keys.nonce(), b"", ciphertext, &mut out)
+        .map_err(|_| Error::DecryptFailed { chunk: 0 })?;
     let h = keys.suite().hash().digest(&out);
     if bool::from(h.ct_eq(attachment_hash)) {
         Ok(out)
@@ -265,7 +291,12 @@ impl Decryptor {
     /// A decryptor for `keys`, chunks of `cs`, and the reference's `attachment_hash`. When the
     /// reference carries `size`, pass it as `plaintext_len`: then truncation and trailing data are
     /// recognised exactly, before any chunk is opened.
-    pub fn new(keys: &AttachmentKeys, cs: ChunkSize, attachment_hash: &[u8], plaintext_len: Option<u64>) -> Result<Self> {
+    pub fn new(
+        keys: &AttachmentKeys,
+        cs: ChunkSize,
+        attachment_hash: &[u8],
+        plaintext_len: Option<u64>,
+    ) -> Result<Self> {
         check_len("attachment_hash", keys.suite().nh(), attachment_hash.len())?;
         let (expected_chunks, expected_last_len) = match plaintext_len {
             None => (None, None),
@@ -409,7 +440,13 @@ impl Decryptor {
 }
 
 /// Decrypts a whole in-memory chunked-v1 ciphertext and checks the hash.
-pub fn open_chunked(keys: &AttachmentKeys, cs: ChunkSize, ciphertext: &[u8], attachment_hash: &[u8], plaintext_len: Option<u64>) -> Result<Vec<u8>> {
+pub fn open_chunked(
+    keys: &AttachmentKeys,
+    cs: ChunkSize,
+    ciphertext: &[u8],
+    attachment_hash: &[u8],
+    plaintext_len: Option<u64>,
+) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(ciphertext.len());
     let mut d = Decryptor::new(keys, cs, attachment_hash, plaintext_len)?;
     d.update(ciphertext, &mut out)?;

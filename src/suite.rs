@@ -233,23 +233,47 @@ mod tests {
         }
         assert_eq!(CipherSuite::from_u16(0), Err(Error::UnknownCipherSuite(0)));
         assert_eq!(CipherSuite::from_u16(8), Err(Error::UnknownCipherSuite(8)));
-        assert_eq!(CipherSuite::from_u16(0xf001), Err(Error::UnknownCipherSuite(0xf001)));
+        assert_eq!(
+            CipherSuite::from_u16(0xf001),
+            Err(Error::UnknownCipherSuite(0xf001))
+        );
     }
 
     #[test]
     fn suite_parameters_match_rfc9420_table() {
-        let t: Vec<(u16, usize, usize)> =
-            CipherSuite::ALL.iter().map(|s| (s.id(), s.nh(), s.aead().nk())).collect();
+        let t: Vec<(u16, usize, usize)> = CipherSuite::ALL
+            .iter()
+            .map(|s| (s.id(), s.nh(), s.aead().nk()))
+            .collect();
         assert_eq!(
             t,
-            vec![(1, 32, 16), (2, 32, 16), (3, 32, 32), (4, 64, 32), (5, 64, 32), (6, 64, 32), (7, 48, 32)]
+            vec![
+                (1, 32, 16),
+                (2, 32, 16),
+                (3, 32, 32),
+                (4, 64, 32),
+                (5, 64, 32),
+                (6, 64, 32),
+                (7, 48, 32)
+            ]
         );
     }
 
     #[test]
     fn expand_rejects_short_prk_and_overlong_output() {
-        assert!(matches!(HashAlg::Sha256.expand(&[0; 31], b"", 32), Err(Error::InvalidLength { .. })));
-        assert!(matches!(HashAlg::Sha256.expand(&[0; 32], b"", 255 * 32 + 1), Err(Error::InvalidLength { .. })));
-        assert_eq!(HashAlg::Sha256.expand(&[0; 32], b"", 255 * 32).map(|v| v.len()), Ok(255 * 32));
+        assert!(matches!(
+            HashAlg::Sha256.expand(&[0; 31], b"", 32),
+            Err(Error::InvalidLength { .. })
+        ));
+        assert!(matches!(
+            HashAlg::Sha256.expand(&[0; 32], b"", 255 * 32 + 1),
+            Err(Error::InvalidLength { .. })
+        ));
+        assert_eq!(
+            HashAlg::Sha256
+                .expand(&[0; 32], b"", 255 * 32)
+                .map(|v| v.len()),
+            Ok(255 * 32)
+        );
     }
 }

@@ -56,7 +56,8 @@ fn generate_key_schedule() {
             let nonce = det(&format!("{name}/nonce"), suite.nh());
             let h = attachment_hash(suite, &plaintext);
             let ctx = AttachmentContext::new(&h, sender).to_bytes().unwrap();
-            let d = Derivation::from_epoch_exporter_secret(suite, &epoch, &h, sender, &nonce).unwrap();
+            let d =
+                Derivation::from_epoch_exporter_secret(suite, &epoch, &h, sender, &nonce).unwrap();
             cases.push(json!({
                 "name": name, "cipher_suite": s, "epoch_exporter_secret": hx(&epoch),
                 "sender_index": sender, "plaintext": hx(&plaintext), "nonce": hx(&nonce),
@@ -67,13 +68,21 @@ fn generate_key_schedule() {
             }));
         }
     }
-    write("key-schedule.json", &json!({
+    write(
+        "key-schedule.json",
+        &json!({
         "description": "draft-robert-mimi-attachments §3.6 from an epoch's raw exporter_secret. Hex bytes. See tests/vectors.rs for the schema.",
-        "cases": cases }));
+        "cases": cases }),
+    );
 }
 
 fn keys_for(suite: CipherSuite, name: &str) -> AttachmentKeys {
-    AttachmentKeys::from_parts(suite, &det(&format!("{name}/key"), suite.aead().nk()), &det(&format!("{name}/nonce"), 12)).unwrap()
+    AttachmentKeys::from_parts(
+        suite,
+        &det(&format!("{name}/key"), suite.aead().nk()),
+        &det(&format!("{name}/nonce"), 12),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -102,7 +111,11 @@ fn generate_chunked() {
 
     // Negative cases: each named after its defect, with the expected error code (and chunk).
     let mut invalid = vec![];
-    for suite in [CipherSuite::ALL[0], CipherSuite::ALL[2], CipherSuite::ALL[6]] {
+    for suite in [
+        CipherSuite::ALL[0],
+        CipherSuite::ALL[2],
+        CipherSuite::ALL[6],
+    ] {
         let s = suite.id();
         let name = format!("suite{s}-neg");
         let k = keys_for(suite, &name);
@@ -120,7 +133,13 @@ fn generate_chunked() {
             }
             out
         };
-        let mut add = |case: &str, ct: Vec<u8>, hash: &[u8], size: Option<u64>, chunk_size: Option<u32>, expect: &str, chunk: Option<u64>| {
+        let mut add = |case: &str,
+                       ct: Vec<u8>,
+                       hash: &[u8],
+                       size: Option<u64>,
+                       chunk_size: Option<u32>,
+                       expect: &str,
+                       chunk: Option<u64>| {
             invalid.push(json!({ "name": format!("suite{s}-{case}"), "cipher_suite": s, "key": hx(k.key()),
                 "nonce": hx(k.nonce()), "chunk_size": chunk_size, "size": size, "attachment_hash": hx(hash),
                 "ciphertext": hx(&ct), "expect": expect, "chunk": chunk }));
@@ -128,65 +147,348 @@ fn generate_chunked() {
         let c = Some(1024u32);
         let mut t = ct3000.clone();
         t[1040 + 1039] ^= 0x80; // last tag byte of chunk 1
-        add("stream_bad_tag", t, &h3000, None, c, "DecryptFailed", Some(1));
+        add(
+            "stream_bad_tag",
+            t,
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(1),
+        );
         let mut t = ct3000.clone();
         t[2080 + 5] ^= 1; // a ciphertext bit of the final chunk
-        add("stream_flipped_bit_final_chunk", t, &h3000, None, c, "DecryptFailed", Some(2));
+        add(
+            "stream_flipped_bit_final_chunk",
+            t,
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(2),
+        );
         let mut t = ct3000.clone();
         t[0] ^= 1;
-        add("stream_flipped_bit_first_chunk", t, &h3000, None, c, "DecryptFailed", Some(0));
-        add("stream_truncated_at_boundary", ct3000[..2080].to_vec(), &h3000, None, c, "Truncated", None);
-        add("stream_truncated_at_boundary_with_size", ct3000[..2080].to_vec(), &h3000, Some(3000), c, "Truncated", None);
-        add("stream_truncated_mid_chunk", ct3000[..2500].to_vec(), &h3000, None, c, "DecryptFailed", Some(2));
-        add("stream_truncated_mid_chunk_with_size", ct3000[..2500].to_vec(), &h3000, Some(3000), c, "Truncated", None);
-        add("stream_truncated_inside_tag", ct3000[..2080 + 10].to_vec(), &h3000, None, c, "Truncated", None);
-        add("stream_missing_final", seal(&[(0, false, &p3000[..1024]), (1, false, &p3000[1024..2048]), (2, false, &p3000[2048..])]), &h3000, None, c, "Truncated", None);
-        add("stream_two_finals", seal(&[(0, false, &p3000[..1024]), (1, true, &p3000[1024..2048]), (2, true, &p3000[2048..])]), &h3000, None, c, "TrailingData", None);
-        add("stream_final_first", seal(&[(0, true, &p3000[..1024]), (1, false, &p3000[1024..2048]), (2, true, &p3000[2048..])]), &h3000, None, c, "TrailingData", None);
+        add(
+            "stream_flipped_bit_first_chunk",
+            t,
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(0),
+        );
+        add(
+            "stream_truncated_at_boundary",
+            ct3000[..2080].to_vec(),
+            &h3000,
+            None,
+            c,
+            "Truncated",
+            None,
+        );
+        add(
+            "stream_truncated_at_boundary_with_size",
+            ct3000[..2080].to_vec(),
+            &h3000,
+            Some(3000),
+            c,
+            "Truncated",
+            None,
+        );
+        add(
+            "stream_truncated_mid_chunk",
+            ct3000[..2500].to_vec(),
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(2),
+        );
+        add(
+            "stream_truncated_mid_chunk_with_size",
+            ct3000[..2500].to_vec(),
+            &h3000,
+            Some(3000),
+            c,
+            "Truncated",
+            None,
+        );
+        add(
+            "stream_truncated_inside_tag",
+            ct3000[..2080 + 10].to_vec(),
+            &h3000,
+            None,
+            c,
+            "Truncated",
+            None,
+        );
+        add(
+            "stream_missing_final",
+            seal(&[
+                (0, false, &p3000[..1024]),
+                (1, false, &p3000[1024..2048]),
+                (2, false, &p3000[2048..]),
+            ]),
+            &h3000,
+            None,
+            c,
+            "Truncated",
+            None,
+        );
+        add(
+            "stream_two_finals",
+            seal(&[
+                (0, false, &p3000[..1024]),
+                (1, true, &p3000[1024..2048]),
+                (2, true, &p3000[2048..]),
+            ]),
+            &h3000,
+            None,
+            c,
+            "TrailingData",
+            None,
+        );
+        add(
+            "stream_final_first",
+            seal(&[
+                (0, true, &p3000[..1024]),
+                (1, false, &p3000[1024..2048]),
+                (2, true, &p3000[2048..]),
+            ]),
+            &h3000,
+            None,
+            c,
+            "TrailingData",
+            None,
+        );
         let mut t = ct2048.clone();
         t.extend_from_slice(&det("garbage", 40));
-        add("stream_trailing_garbage", t, &h2048, None, c, "TrailingData", None);
+        add(
+            "stream_trailing_garbage",
+            t,
+            &h2048,
+            None,
+            c,
+            "TrailingData",
+            None,
+        );
         let mut t = ct3000.clone();
         t.extend_from_slice(&det("garbage", 5));
-        add("stream_trailing_garbage_short", t.clone(), &h3000, None, c, "DecryptFailed", Some(2));
-        add("stream_trailing_garbage_short_with_size", t, &h3000, Some(3000), c, "TrailingData", None);
+        add(
+            "stream_trailing_garbage_short",
+            t.clone(),
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(2),
+        );
+        add(
+            "stream_trailing_garbage_short_with_size",
+            t,
+            &h3000,
+            Some(3000),
+            c,
+            "TrailingData",
+            None,
+        );
         let mut t = ct3000.clone();
         t.extend_from_slice(&ct3000[2080..]);
-        add("stream_final_chunk_repeated", t, &h3000, None, c, "DecryptFailed", Some(2));
+        add(
+            "stream_final_chunk_repeated",
+            t,
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(2),
+        );
         let mut t = ct3000[1040..2080].to_vec();
         t.extend_from_slice(&ct3000[..1040]);
         t.extend_from_slice(&ct3000[2080..]);
-        add("stream_reordered", t, &h3000, None, c, "DecryptFailed", Some(0));
+        add(
+            "stream_reordered",
+            t,
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(0),
+        );
         let mut t = ct3000[..1040].to_vec();
         t.extend_from_slice(&ct3000[2080..]);
-        add("stream_chunk_dropped", t, &h3000, None, c, "DecryptFailed", Some(1));
+        add(
+            "stream_chunk_dropped",
+            t,
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(1),
+        );
         let other = keys_for(suite, &format!("{name}/other-attachment"));
         let ct_other = seal_chunked(&other, cs, &p3000).unwrap();
         let mut t = ct3000.clone();
         t[1040..2080].copy_from_slice(&ct_other[1040..2080]);
-        add("stream_chunk_from_other_attachment", t, &h3000, None, c, "DecryptFailed", Some(1));
-        add("stream_wrong_key", ct_other.clone(), &h3000, None, c, "DecryptFailed", Some(0));
-        add("stream_empty_final_after_full_chunk", seal(&[(0, false, &p2048[..1024]), (1, false, &p2048[1024..]), (2, true, b"")]), &h2048, None, c, "BadCiphertextLength", None);
-        add("stream_empty_ciphertext", vec![], &h3000, None, c, "Truncated", None);
-        add("stream_shorter_than_tag", ct3000[..15].to_vec(), &h3000, None, c, "Truncated", None);
-        add("stream_wrong_chunk_size", ct3000.clone(), &h3000, None, Some(2048), "DecryptFailed", Some(0));
-        add("stream_size_smaller_than_declared", ct3000.clone(), &h3000, Some(3001), c, "Truncated", None);
-        add("stream_size_larger_than_declared", ct3000.clone(), &h3000, Some(2999), c, "TrailingData", None);
-        add("hash_mismatch", ct3000.clone(), &h2048, None, c, "HashMismatch", None);
-        add("hash_mismatch_empty_plaintext", seal_chunked(&k, cs, b"").unwrap(), &h3000, None, c, "HashMismatch", None);
+        add(
+            "stream_chunk_from_other_attachment",
+            t,
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(1),
+        );
+        add(
+            "stream_wrong_key",
+            ct_other.clone(),
+            &h3000,
+            None,
+            c,
+            "DecryptFailed",
+            Some(0),
+        );
+        add(
+            "stream_empty_final_after_full_chunk",
+            seal(&[
+                (0, false, &p2048[..1024]),
+                (1, false, &p2048[1024..]),
+                (2, true, b""),
+            ]),
+            &h2048,
+            None,
+            c,
+            "BadCiphertextLength",
+            None,
+        );
+        add(
+            "stream_empty_ciphertext",
+            vec![],
+            &h3000,
+            None,
+            c,
+            "Truncated",
+            None,
+        );
+        add(
+            "stream_shorter_than_tag",
+            ct3000[..15].to_vec(),
+            &h3000,
+            None,
+            c,
+            "Truncated",
+            None,
+        );
+        add(
+            "stream_wrong_chunk_size",
+            ct3000.clone(),
+            &h3000,
+            None,
+            Some(2048),
+            "DecryptFailed",
+            Some(0),
+        );
+        add(
+            "stream_size_smaller_than_declared",
+            ct3000.clone(),
+            &h3000,
+            Some(3001),
+            c,
+            "Truncated",
+            None,
+        );
+        add(
+            "stream_size_larger_than_declared",
+            ct3000.clone(),
+            &h3000,
+            Some(2999),
+            c,
+            "TrailingData",
+            None,
+        );
+        add(
+            "hash_mismatch",
+            ct3000.clone(),
+            &h2048,
+            None,
+            c,
+            "HashMismatch",
+            None,
+        );
+        add(
+            "hash_mismatch_empty_plaintext",
+            seal_chunked(&k, cs, b"").unwrap(),
+            &h3000,
+            None,
+            c,
+            "HashMismatch",
+            None,
+        );
         let os = seal_one_shot(&k, &p3000).unwrap();
         let mut t = os.clone();
         t[100] ^= 4;
-        add("oneshot_flipped_bit", t, &h3000, None, None, "DecryptFailed", Some(0));
-        add("oneshot_truncated", os[..os.len() - 1].to_vec(), &h3000, None, None, "DecryptFailed", Some(0));
-        add("oneshot_shorter_than_tag", os[..10].to_vec(), &h3000, None, None, "Truncated", None);
-        add("oneshot_hash_mismatch", os.clone(), &h2048, None, None, "HashMismatch", None);
-        add("oneshot_read_as_chunked", seal_one_shot(&k, &p3000[..1000]).unwrap(), &attachment_hash(suite, &p3000[..1000]), None, c, "DecryptFailed", Some(0));
-        add("chunked_read_as_oneshot", seal_chunked(&k, cs, &p3000[..1000]).unwrap(), &attachment_hash(suite, &p3000[..1000]), None, None, "DecryptFailed", Some(0));
+        add(
+            "oneshot_flipped_bit",
+            t,
+            &h3000,
+            None,
+            None,
+            "DecryptFailed",
+            Some(0),
+        );
+        add(
+            "oneshot_truncated",
+            os[..os.len() - 1].to_vec(),
+            &h3000,
+            None,
+            None,
+            "DecryptFailed",
+            Some(0),
+        );
+        add(
+            "oneshot_shorter_than_tag",
+            os[..10].to_vec(),
+            &h3000,
+            None,
+            None,
+            "Truncated",
+            None,
+        );
+        add(
+            "oneshot_hash_mismatch",
+            os.clone(),
+            &h2048,
+            None,
+            None,
+            "HashMismatch",
+            None,
+        );
+        add(
+            "oneshot_read_as_chunked",
+            seal_one_shot(&k, &p3000[..1000]).unwrap(),
+            &attachment_hash(suite, &p3000[..1000]),
+            None,
+            c,
+            "DecryptFailed",
+            Some(0),
+        );
+        add(
+            "chunked_read_as_oneshot",
+            seal_chunked(&k, cs, &p3000[..1000]).unwrap(),
+            &attachment_hash(suite, &p3000[..1000]),
+            None,
+            None,
+            "DecryptFailed",
+            Some(0),
+        );
     }
-    write("chunked.json", &json!({
+    write(
+        "chunked.json",
+        &json!({
         "description": "Ciphertext formats of DESIGN.md §3: one-shot (chunk_size null) and chunked v1. Hex bytes. See tests/vectors.rs for the schema.",
-        "valid": valid, "invalid": invalid }));
+        "valid": valid, "invalid": invalid }),
+    );
 }
 
 #[test]
@@ -195,8 +497,16 @@ fn generate_content_type() {
     let n = det("ct/nonce", 32);
     let h = det("ct/hash", 32);
     let (tb, nb, hb) = (b64(&t), b64(&n), b64(&h));
-    let base = format!("message/external-body; access-type=token; token={tb}; nonce={nb}; hash={hb}");
-    let ok = |name: &str, suite: u16, input: String, token: &[u8], nonce: &[u8], hash: &[u8], chunk: Option<u32>, size: Option<u64>| {
+    let base =
+        format!("message/external-body; access-type=token; token={tb}; nonce={nb}; hash={hb}");
+    let ok = |name: &str,
+              suite: u16,
+              input: String,
+              token: &[u8],
+              nonce: &[u8],
+              hash: &[u8],
+              chunk: Option<u32>,
+              size: Option<u64>| {
         json!({ "name": name, "cipher_suite": suite, "input": input,
             "expect": { "token": hx(token), "nonce": hx(nonce), "hash": hx(hash), "chunk_size": chunk, "size": size } })
     };
@@ -269,7 +579,10 @@ fn generate_content_type() {
         bad("rfc2231_extended_value", format!("{base}; size*=utf-8''12"), "Rfc2231"),
         bad("too_long", format!("{base}; x={}", "a".repeat(5000)), "TooLong"),
     ];
-    write("content-type.json", &json!({
+    write(
+        "content-type.json",
+        &json!({
         "description": "The message/external-body reference (draft §3.2, DESIGN.md §4). Expected values written by hand in tests/gen_vectors.rs. See tests/vectors.rs for the schema.",
-        "valid": valid, "invalid": invalid }));
+        "valid": valid, "invalid": invalid }),
+    );
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything the build, the demo and the tests need on a fresh Debian machine.
+# Idempotent: each step is skipped when what it installs is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# 1. Chromium + ChromeDriver (browser tests, demo screenshots). Never Debian's binaryen: its
+#    wasm-opt breaks the module (TOOLCHAIN.md).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing chromium and chromium-driver (apt)"
+  $SUDO apt-get update -qq
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# 2. The wasm32 target.
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding rustup target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# 3. wasm-pack, pinned.
+WASM_PACK_VERSION=0.15.1
+if ! wasm-pack --version 2>/dev/null | grep -q " $WASM_PACK_VERSION"; then
+  say "installing wasm-pack $WASM_PACK_VERSION (cargo install, ~3 min cold)"
+  cargo install --locked wasm-pack --version "$WASM_PACK_VERSION"
+fi
+
+# 4. wasm-bindgen-cli: exactly the wasm-bindgen version in Cargo.lock.
+WBG=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+if [ -z "$WBG" ]; then echo "[setup] cannot find wasm-bindgen in Cargo.lock" >&2; exit 1; fi
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WBG\b" || ! command -v wasm-bindgen-test-runner >/dev/null; then
+  say "installing wasm-bindgen-cli $WBG (cargo install, ~4 min cold)"
+  cargo install --locked wasm-bindgen-cli --version "=$WBG" || cargo install wasm-bindgen-cli --version "=$WBG"
+fi
+
+# 5. Python's `cryptography` for the independent vector check.
+if ! python3 -c "import cryptography" 2>/dev/null; then
+  say "installing python cryptography (pip)"
+  python3 -m pip install --quiet cryptography
+fi
+say "ok: $(chromium --version 2>/dev/null | head -1); wasm-pack $(wasm-pack --version 2>/dev/null | awk '{print $2}'); wasm-bindgen $WBG"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every test: native (core + Delivery Service), the independent vector check, the browser
+# suite in headless Chromium, and the package builds. Installs what is missing first.
+# Ends with one line "tests: N passed, M failed"; exits non-zero if anything failed or if the
+# browser suite ran fewer tests than expected.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+
+LOG=$(mktemp -d)
+passed=0; failed=0; problems=()
+count() { # sums "N passed; M failed" of cargo/wasm-bindgen-test result lines in $1
+  local p f
+  p=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$1" | awk '{s+=$4} END {print s+0}')
+  f=$(grep -Eo '[0-9]+ failed' "$1" | awk '{s+=$1} END {print s+0}')
+  echo "$p $f"
+}
+step() { # step NAME MIN_PASSED CMD...: runs CMD, counts its tests, requires at least MIN_PASSED
+  local name=$1 min=$2; shift 2
+  local t0=$(date +%s)
+  echo "=== $name: $*"
+  "$@" >"$LOG/$name.log" 2>&1; local rc=$?
+  read -r p f < <(count "$LOG/$name.log")
+  passed=$((passed + p)); failed=$((failed + f))
+  echo "    $name: exit $rc, $p passed, $f failed, $(( $(date +%s) - t0 ))s"
+  if [ $rc -ne 0 ] || [ "$f" -gt 0 ] || [ "$p" -lt "$min" ]; then
+    problems+=("$name (exit $rc, $p passed < $min expected?, $f failed)")
+    tail -n 60 "$LOG/$name.log"
+  fi
+}
+
+export CARGO_TERM_COLOR=never
+step native 40 cargo test --workspace
+echo "=== vectors: independent Python check"
+if python3 tests/vectors/check_vectors.py >"$LOG/py.log" 2>&1; then
+  n=$(grep -Eo '[0-9]+ passed' "$LOG/py.log" | awk '{print $1}'); passed=$((passed + n)); echo "    vectors: $n passed"
+else
+  failed=$((failed + 1)); problems+=("check_vectors.py"); cat "$LOG/py.log"
+fi
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+export CHROMEDRIVER=/usr/bin/chromedriver
+export WASM_BINDGEN_TEST_TIMEOUT=300
+step browser 13 cargo test -p mimi-attachments --target wasm32-unknown-unknown
+step pkg-web 0 wasm-pack build --release --target web --out-dir pkg
+step pkg-bundler 0 wasm-pack build --release --target bundler --out-dir pkg-bundler
+step node-smoke 1 node www/demo-cli.mjs --self-test
+
+wasm=pkg/mimi_attachments_bg.wasm
+[ -f $wasm ] && echo "wasm: $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
+echo "time: $(( $(date +%s) - start ))s"
+for p in "${problems[@]}"; do echo "FAILED: $p"; done
+[ ${#problems[@]} -eq 0 ] || failed=$((failed > 0 ? failed : 1))
+echo "tests: $passed passed, $failed failed"
+[ ${#problems[@]} -eq 0 ]
