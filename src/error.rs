@@ -58,6 +58,27 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("random number generator failed")]
     Rng,
+    /// The message carrying a reference is from another epoch than the group is in now: keys
+    /// must be derived when the message is processed, in its epoch.
+    #[error("the group is in epoch {current}, the message is from epoch {message}")]
+    WrongEpoch {
+        /// The group's epoch.
+        current: u64,
+        /// The message's epoch.
+        message: u64,
+    },
+    /// A stored reference or message belongs to another group.
+    #[error("the attachment belongs to another group")]
+    WrongGroup,
+    /// No member sits at that leaf index, or the client is no longer a member.
+    #[error("not a member: {0}")]
+    NotMember(&'static str),
+    /// The caller aborted the operation (AbortSignal).
+    #[error("aborted")]
+    Aborted,
+    /// Reading the input (Blob, stream) failed.
+    #[error("reading the input failed: {0}")]
+    Io(String),
     /// An object was used after it finished or failed.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
@@ -81,6 +102,11 @@ impl Error {
             Error::Mls(_) => "Mls",
             Error::Rng => "Rng",
             Error::InvalidState(_) => "InvalidState",
+            Error::WrongEpoch { .. } => "WrongEpoch",
+            Error::WrongGroup => "WrongGroup",
+            Error::NotMember(_) => "NotMember",
+            Error::Aborted => "Aborted",
+            Error::Io(_) => "Io",
         }
     }
 }

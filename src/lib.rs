@@ -15,8 +15,10 @@
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 
 pub mod aead;
+pub mod attachment;
 pub mod auth;
 pub mod error;
+pub mod mls;
 pub mod reference;
 pub mod schedule;
 pub mod stream;

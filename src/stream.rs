@@ -270,20 +270,120 @@ pub fn seal_chunked(keys: &AttachmentKeys, cs: ChunkSize, plaintext: &[u8]) -> R
     Ok(out)
 }
 
+/// The rules of a chunked-v1 reader, without I/O or crypto: which index a sealed chunk has,
+/// whether it must be opened as the last one, and which error a sequence earns. Used by the
+/// synchronous [`Decryptor`] and by the browser's asynchronous (WebCrypto) pipeline alike.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    cs: ChunkSize,
+    index: u64,
+    consumed: u64,
+    expected_chunks: Option<u64>,
+    expected_last_len: Option<usize>,
+}
+
+impl ReadPlan {
+    /// A plan for chunks of `cs`; `plaintext_len` (the reference's `size`) makes truncation and
+    /// trailing data recognisable before any chunk is opened.
+    pub fn new(cs: ChunkSize, plaintext_len: Option<u64>) -> Result<Self> {
+        let (expected_chunks, expected_last_len) = match plaintext_len {
+            None => (None, None),
+            Some(len) => {
+                let n = chunk_count(len, cs)?;
+                let last = len - (n - 1) * u64::from(cs.get());
+                (Some(n), Some(last as usize + AEAD_TAG_LEN))
+            }
+        };
+        Ok(Self {
+            cs,
+            index: 0,
+            consumed: 0,
+            expected_chunks,
+            expected_last_len,
+        })
+    }
+
+    /// Bytes of a full sealed chunk (`N + 16`).
+    pub fn sealed_len(&self) -> usize {
+        self.cs.sealed()
+    }
+
+    /// Index of the next chunk.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// A full sealed chunk that more data follows: its index, to open with `last = false`.
+    pub fn not_last(&mut self) -> Result<u64> {
+        let i = self.index;
+        if let Some(n) = self.expected_chunks {
+            if i + 1 >= n {
+                return Err(Error::TrailingData);
+            }
+        }
+        if i + 1 >= MAX_CHUNKS {
+            return Err(Error::TooLarge("more than 2^32 chunks"));
+        }
+        self.index += 1;
+        self.consumed = self.consumed.saturating_add(self.cs.sealed() as u64);
+        Ok(i)
+    }
+
+    /// The input ended with a final piece of `len` bytes: its index, to open with `last = true`,
+    /// or the error the sequence earns.
+    pub fn last(&mut self, len: usize) -> Result<u64> {
+        let i = self.index;
+        let total = self.consumed.saturating_add(len as u64);
+        if len == 0 {
+            return Err(Error::Truncated(if i == 0 {
+                "no ciphertext"
+            } else {
+                "the final chunk is missing"
+            }));
+        }
+        if let Some(n) = self.expected_chunks {
+            if i + 1 < n {
+                return Err(Error::Truncated("fewer chunks than the declared size"));
+            }
+            if Some(len) != self.expected_last_len {
+                return Err(if Some(len) < self.expected_last_len {
+                    Error::Truncated("final chunk shorter than the declared size")
+                } else {
+                    Error::TrailingData
+                });
+            }
+        }
+        if len < AEAD_TAG_LEN {
+            return Err(Error::Truncated("final chunk shorter than an AEAD tag"));
+        }
+        if len == AEAD_TAG_LEN && i > 0 {
+            return Err(Error::BadCiphertextLength(total));
+        }
+        Ok(i)
+    }
+
+    /// The error for chunk `index` whose tag failed when opened with `as_last`;
+    /// `opens_with_other_flag` says whether it opens with the other last-flag: a final chunk
+    /// where more data follows is trailing data, a non-final chunk at the end is truncation.
+    pub fn failure(index: u64, as_last: bool, opens_with_other_flag: bool) -> Error {
+        match (opens_with_other_flag, as_last) {
+            (true, false) => Error::TrailingData,
+            (true, true) => Error::Truncated("the final chunk is missing"),
+            (false, _) => Error::DecryptFailed { chunk: index },
+        }
+    }
+}
+
 /// Incremental chunked-v1 decryptor. Takes ciphertext in pieces of any size, holds at most one
 /// sealed chunk, and appends plaintext to the caller's buffer only after each chunk's tag has
 /// verified. The final chunk's plaintext is released only after the whole-file hash matched.
 pub struct Decryptor {
     cipher: Cipher,
     base: [u8; AEAD_NONCE_LEN],
-    cs: ChunkSize,
+    plan: ReadPlan,
     buf: Vec<u8>,
-    index: u64,
-    consumed: u64,
     hasher: Hasher,
     expected_hash: Vec<u8>,
-    expected_chunks: Option<u64>,
-    expected_last_len: Option<usize>,
     failed: Option<Error>,
 }
 
@@ -298,25 +398,13 @@ impl Decryptor {
         plaintext_len: Option<u64>,
     ) -> Result<Self> {
         check_len("attachment_hash", keys.suite().nh(), attachment_hash.len())?;
-        let (expected_chunks, expected_last_len) = match plaintext_len {
-            None => (None, None),
-            Some(len) => {
-                let n = chunk_count(len, cs)?;
-                let last = len - (n - 1) * u64::from(cs.get());
-                (Some(n), Some(last as usize + AEAD_TAG_LEN))
-            }
-        };
         Ok(Self {
             cipher: Cipher::new(keys.suite().aead(), keys.key())?,
             base: *keys.nonce(),
-            cs,
+            plan: ReadPlan::new(cs, plaintext_len)?,
             buf: Vec::with_capacity(cs.sealed()),
-            index: 0,
-            consumed: 0,
             hasher: Hasher::new(keys.suite().hash()),
             expected_hash: attachment_hash.to_vec(),
-            expected_chunks,
-            expected_last_len,
             failed: None,
         })
     }
@@ -335,8 +423,7 @@ impl Decryptor {
     }
 
     fn update_inner(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let s = self.cs.sealed();
-        self.consumed = self.consumed.saturating_add(data.len() as u64);
+        let s = self.plan.sealed_len();
         while !data.is_empty() {
             if self.buf.len() == s {
                 let held = core::mem::take(&mut self.buf);
@@ -360,29 +447,15 @@ impl Decryptor {
     }
 
     fn open_not_last(&mut self, sealed: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let i = self.index;
-        if let Some(n) = self.expected_chunks {
-            if i + 1 >= n {
-                return Err(Error::TrailingData);
-            }
-        }
+        let i = self.plan.not_last()?;
         let start = out.len();
-        match open_chunk(&self.cipher, &self.base, i, false, sealed, out) {
-            Ok(()) => {
-                self.hasher.update(out.get(start..).unwrap_or_default());
-                self.index += 1;
-                Ok(())
-            }
-            Err(e) => {
-                // Diagnose: a chunk that opens as the *last* one means data follows the end.
-                let mut probe = Zeroizing::new(Vec::new());
-                if open_chunk(&self.cipher, &self.base, i, true, sealed, &mut probe).is_ok() {
-                    Err(Error::TrailingData)
-                } else {
-                    Err(e)
-                }
-            }
+        if open_chunk(&self.cipher, &self.base, i, false, sealed, out).is_ok() {
+            self.hasher.update(out.get(start..).unwrap_or_default());
+            return Ok(());
         }
+        let mut probe = Zeroizing::new(Vec::new());
+        let other = open_chunk(&self.cipher, &self.base, i, true, sealed, &mut probe).is_ok();
+        Err(ReadPlan::failure(i, false, other))
     }
 
     /// Opens the final chunk, checks the whole-file hash, and only then appends the final
@@ -391,42 +464,16 @@ impl Decryptor {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        let i = self.index;
         let held = core::mem::take(&mut self.buf);
-        if held.is_empty() {
-            return Err(Error::Truncated("no ciphertext"));
-        }
-        if let Some(n) = self.expected_chunks {
-            if i + 1 < n {
-                return Err(Error::Truncated("fewer chunks than the declared size"));
-            }
-            if Some(held.len()) != self.expected_last_len {
-                return Err(if Some(held.len()) < self.expected_last_len {
-                    Error::Truncated("final chunk shorter than the declared size")
-                } else {
-                    Error::TrailingData
-                });
-            }
-        }
-        if held.len() < AEAD_TAG_LEN {
-            return Err(Error::Truncated("final chunk shorter than an AEAD tag"));
-        }
-        if held.len() == AEAD_TAG_LEN && i > 0 {
-            return Err(Error::BadCiphertextLength(self.consumed));
-        }
+        let i = self.plan.last(held.len())?;
         let mut last = Zeroizing::new(Vec::with_capacity(held.len()));
-        if let Err(e) = open_chunk(&self.cipher, &self.base, i, true, &held, &mut last) {
-            // Diagnose: a chunk that opens as a *non-final* one means the real end was cut off.
+        if open_chunk(&self.cipher, &self.base, i, true, &held, &mut last).is_err() {
             let mut probe = Zeroizing::new(Vec::new());
-            return if open_chunk(&self.cipher, &self.base, i, false, &held, &mut probe).is_ok() {
-                Err(Error::Truncated("the final chunk is missing"))
-            } else {
-                Err(e)
-            };
+            let other = open_chunk(&self.cipher, &self.base, i, false, &held, &mut probe).is_ok();
+            return Err(ReadPlan::failure(i, true, other));
         }
         self.hasher.update(&last);
-        let h = self.hasher.finalize();
-        if !bool::from(h.ct_eq(&self.expected_hash)) {
+        if !hash_matches(self.hasher, &self.expected_hash) {
             return Err(Error::HashMismatch);
         }
         out.extend_from_slice(&last);
@@ -435,8 +482,13 @@ impl Decryptor {
 
     /// Number of chunks verified so far.
     pub fn chunks_opened(&self) -> u64 {
-        self.index
+        self.plan.index()
     }
+}
+
+/// Constant-time check of a finished hash against the reference's `attachment_hash`.
+pub fn hash_matches(hasher: Hasher, expected: &[u8]) -> bool {
+    bool::from(hasher.finalize().ct_eq(expected))
 }
 
 /// Decrypts a whole in-memory chunked-v1 ciphertext and checks the hash.

@@ -1,0 +1,290 @@
+//! Attachment references as an application keeps them.
+//!
+//! A receiver derives the keys when it processes the message that carries the
+//! `message/external-body` reference, in that message's epoch (the exporter secret belongs to one
+//! epoch), and stores an [`AttachmentRef`]: keys, token, hash, sizes, and where it came from.
+//! Days and epochs later the reference still decrypts. It is **secret material** (it holds
+//! `attachment_key`): store it as you store messages.
+//!
+//! A sender hashes the plaintext, then [`PendingAttachment::new`] draws the nonce and derives the
+//! keys in the current epoch; after the upload, [`PendingAttachment::complete`] binds the Delivery
+//! Service token. The message carrying the reference must be sent in the same epoch the keys
+//! were derived in ([`Error::WrongEpoch`] otherwise), or receivers would derive other keys.
+#![forbid(unsafe_code)]
+
+use tls_codec::{Deserialize as _, Serialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::mls::Group;
+use crate::reference::{ExternalBody, ExternalBodyIn};
+use crate::schedule::AttachmentKeys;
+use crate::stream::{ChunkSize, Decryptor};
+use crate::suite::CipherSuite;
+
+/// An attachment being sent: keys derived, token not yet known.
+pub struct PendingAttachment {
+    keys: AttachmentKeys,
+    nonce: Vec<u8>,
+    hash: Vec<u8>,
+    chunk_size: Option<ChunkSize>,
+    size: u64,
+    group_id: Vec<u8>,
+    epoch: u64,
+    sender_index: u32,
+}
+
+impl PendingAttachment {
+    /// Draws the random nonce and derives the keys for a plaintext of `size` bytes hashing to
+    /// `attachment_hash`, in the group's current epoch. `chunk_size: None` is the one-shot form.
+    pub fn new(
+        group: &Group,
+        attachment_hash: &[u8],
+        size: u64,
+        chunk_size: Option<ChunkSize>,
+    ) -> Result<Self> {
+        let (nonce, keys) = group.attachment_keys_for_sending(attachment_hash)?;
+        Ok(Self {
+            keys,
+            nonce,
+            hash: attachment_hash.to_vec(),
+            chunk_size,
+            size,
+            group_id: group.group_id().to_vec(),
+            epoch: group.epoch(),
+            sender_index: group.own_leaf_index(),
+        })
+    }
+
+    /// The keys to encrypt with.
+    pub fn keys(&self) -> &AttachmentKeys {
+        &self.keys
+    }
+
+    /// The epoch the keys belong to.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// `attachment_hash`.
+    pub fn hash(&self) -> &[u8] {
+        &self.hash
+    }
+
+    /// The random nonce of the derivation.
+    pub fn nonce(&self) -> &[u8] {
+        &self.nonce
+    }
+
+    /// Chunk size (None: one-shot).
+    pub fn chunk_size(&self) -> Option<ChunkSize> {
+        self.chunk_size
+    }
+
+    /// Binds the Delivery Service token. Fails with [`Error::WrongEpoch`] if the group moved to
+    /// another epoch since the keys were derived: receivers would derive other keys, so the
+    /// attachment must be encrypted again.
+    pub fn complete(&self, group: &Group, token: &[u8]) -> Result<AttachmentRef> {
+        if group.group_id() != self.group_id.as_slice() {
+            return Err(Error::WrongGroup);
+        }
+        if group.epoch() != self.epoch {
+            return Err(Error::WrongEpoch {
+                current: group.epoch(),
+                message: self.epoch,
+            });
+        }
+        if token.is_empty() || token.len() > crate::reference::MAX_TOKEN_LEN {
+            return Err(Error::InvalidLength {
+                what: "token",
+                expected: crate::reference::MAX_TOKEN_LEN,
+                got: token.len(),
+            });
+        }
+        Ok(AttachmentRef {
+            keys: self.keys.clone(),
+            nonce: self.nonce.clone(),
+            token: token.to_vec(),
+            hash: self.hash.clone(),
+            chunk_size: self.chunk_size,
+            size: Some(self.size),
+            group_id: self.group_id.clone(),
+            epoch: self.epoch,
+            sender_index: self.sender_index,
+        })
+    }
+}
+
+/// A received (or sent) attachment: everything needed to download and decrypt it later.
+/// Secret material.
+#[derive(Clone)]
+pub struct AttachmentRef {
+    keys: AttachmentKeys,
+    nonce: Vec<u8>,
+    /// The Delivery Service token.
+    pub token: Vec<u8>,
+    /// `attachment_hash`.
+    pub hash: Vec<u8>,
+    /// Chunk size (None: one-shot).
+    pub chunk_size: Option<ChunkSize>,
+    /// Plaintext size, if known.
+    pub size: Option<u64>,
+    /// The group the attachment is bound to.
+    pub group_id: Vec<u8>,
+    /// Epoch of the message that carried the reference.
+    pub epoch: u64,
+    /// Sender's leaf index.
+    pub sender_index: u32,
+}
+
+impl core::fmt::Debug for AttachmentRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AttachmentRef")
+            .field("suite", &self.keys.suite())
+            .field("chunk_size", &self.chunk_size)
+            .field("size", &self.size)
+            .field("epoch", &self.epoch)
+            .field("sender_index", &self.sender_index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stored form of an [`AttachmentRef`] (TLS encoded).
+#[derive(TlsSerialize, TlsDeserialize, TlsSize)]
+struct StoredRef {
+    version: u16,
+    suite: u16,
+    key: VLBytes,
+    aead_nonce: VLBytes,
+    kdf_nonce: VLBytes,
+    token: VLBytes,
+    hash: VLBytes,
+    chunk_size: u32, // 0: one-shot
+    has_size: u8,
+    size: u64,
+    group_id: VLBytes,
+    epoch: u64,
+    sender_index: u32,
+}
+
+const REF_VERSION: u16 = 1;
+
+impl AttachmentRef {
+    /// Parses a content type received in a message of `message_epoch` from the member at
+    /// `sender`, and derives the keys now, in the group's current epoch (which must be the
+    /// message's).
+    pub fn receive(
+        group: &Group,
+        content_type: &str,
+        sender: u32,
+        message_epoch: u64,
+    ) -> Result<Self> {
+        let suite = group.suite()?;
+        let body = ExternalBodyIn::parse(content_type)?.validate(suite)?;
+        let keys =
+            group.attachment_keys_for_receiving(&body.hash, &body.nonce, sender, message_epoch)?;
+        Ok(Self {
+            keys,
+            nonce: body.nonce,
+            token: body.token,
+            hash: body.hash,
+            chunk_size: body.chunk_size,
+            size: body.size,
+            group_id: group.group_id().to_vec(),
+            epoch: message_epoch,
+            sender_index: sender,
+        })
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &AttachmentKeys {
+        &self.keys
+    }
+
+    /// The cipher suite.
+    pub fn suite(&self) -> CipherSuite {
+        self.keys.suite()
+    }
+
+    /// The reference as it goes in a message.
+    pub fn external_body(&self) -> ExternalBody {
+        ExternalBody {
+            token: self.token.clone(),
+            nonce: self.nonce.clone(),
+            hash: self.hash.clone(),
+            chunk_size: self.chunk_size,
+            size: self.size,
+        }
+    }
+
+    /// The ciphertext length this reference expects, when the size is known.
+    pub fn ciphertext_len(&self) -> Result<Option<u64>> {
+        match (self.size, self.chunk_size) {
+            (Some(s), Some(cs)) => crate::stream::ciphertext_len(s, cs).map(Some),
+            (Some(s), None) => Ok(s.checked_add(crate::suite::AEAD_TAG_LEN as u64)),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// A chunked-v1 decryptor for this attachment ([`Error::InvalidState`] for the one-shot form).
+    pub fn decryptor(&self) -> Result<Decryptor> {
+        let cs = self.chunk_size.ok_or(Error::InvalidState(
+            "one-shot attachment: use open_one_shot",
+        ))?;
+        Decryptor::new(&self.keys, cs, &self.hash, self.size)
+    }
+
+    /// Serializes the reference (secret material).
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let s = StoredRef {
+            version: REF_VERSION,
+            suite: self.keys.suite().id(),
+            key: self.keys.key().to_vec().into(),
+            aead_nonce: self.keys.nonce().to_vec().into(),
+            kdf_nonce: self.nonce.clone().into(),
+            token: self.token.clone().into(),
+            hash: self.hash.clone().into(),
+            chunk_size: self.chunk_size.map_or(0, ChunkSize::get),
+            has_size: u8::from(self.size.is_some()),
+            size: self.size.unwrap_or(0),
+            group_id: self.group_id.clone().into(),
+            epoch: self.epoch,
+            sender_index: self.sender_index,
+        };
+        Ok(Zeroizing::new(s.tls_serialize_detached()?))
+    }
+
+    /// Restores a reference from [`AttachmentRef::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let s = StoredRef::tls_deserialize_exact(bytes)?;
+        if s.version != REF_VERSION {
+            return Err(Error::Codec(format!(
+                "unknown attachment reference version {}",
+                s.version
+            )));
+        }
+        let suite = CipherSuite::from_u16(s.suite)?;
+        let keys = AttachmentKeys::from_parts(suite, s.key.as_slice(), s.aead_nonce.as_slice())?;
+        crate::error::check_len("attachment_hash", suite.nh(), s.hash.as_slice().len())?;
+        let chunk_size = match s.chunk_size {
+            0 => None,
+            n => Some(ChunkSize::new(u64::from(n))?),
+        };
+        let size = match s.has_size {
+            0 => None,
+            1 => Some(s.size),
+            _ => return Err(Error::Codec("bad size flag".into())),
+        };
+        Ok(Self {
+            keys,
+            nonce: s.kdf_nonce.as_slice().to_vec(),
+            token: s.token.as_slice().to_vec(),
+            hash: s.hash.as_slice().to_vec(),
+            chunk_size,
+            size,
+            group_id: s.group_id.as_slice().to_vec(),
+            epoch: s.epoch,
+            sender_index: s.sender_index,
+        })
+    }
+}
