@@ -29,32 +29,18 @@ impl Cipher {
     pub fn new(alg: AeadAlg, key: &[u8]) -> Result<Self> {
         check_len("AEAD key", alg.nk(), key.len())?;
         // Lengths checked above, so `new_from_slice` cannot fail; map defensively anyway.
-        let bad = |_| crate::error::Error::InvalidLength {
-            what: "AEAD key",
-            expected: alg.nk(),
-            got: key.len(),
-        };
+        let bad = |_| crate::error::Error::InvalidLength { what: "AEAD key", expected: alg.nk(), got: key.len() };
         Ok(match alg {
-            AeadAlg::Aes128Gcm => {
-                Cipher::Aes128Gcm(Box::new(Aes128Gcm::new_from_slice(key).map_err(bad)?))
+            AeadAlg::Aes128Gcm => Cipher::Aes128Gcm(Box::new(Aes128Gcm::new_from_slice(key).map_err(bad)?)),
+            AeadAlg::Aes256Gcm => Cipher::Aes256Gcm(Box::new(Aes256Gcm::new_from_slice(key).map_err(bad)?)),
+            AeadAlg::ChaCha20Poly1305 => {
+                Cipher::ChaCha20Poly1305(Box::new(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?))
             }
-            AeadAlg::Aes256Gcm => {
-                Cipher::Aes256Gcm(Box::new(Aes256Gcm::new_from_slice(key).map_err(bad)?))
-            }
-            AeadAlg::ChaCha20Poly1305 => Cipher::ChaCha20Poly1305(Box::new(
-                ChaCha20Poly1305::new_from_slice(key).map_err(bad)?,
-            )),
         })
     }
 
     /// `AEAD.Seal(key, nonce, aad, plaintext)`, appended to `out` as ciphertext || tag.
-    pub fn seal_into(
-        &self,
-        nonce: &[u8; AEAD_NONCE_LEN],
-        aad: &[u8],
-        plaintext: &[u8],
-        out: &mut Vec<u8>,
-    ) {
+    pub fn seal_into(&self, nonce: &[u8; AEAD_NONCE_LEN], aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(plaintext);
         let buf = out.get_mut(start..).unwrap_or_default();
@@ -63,18 +49,9 @@ impl Cipher {
         // far above our 16 MiB chunk bound; on that impossible path we emit no tag, which no
         // reader accepts.
         let tag = match self {
-            Cipher::Aes128Gcm(c) => c
-                .encrypt_in_place_detached(n, aad, buf)
-                .ok()
-                .map(|t| t.to_vec()),
-            Cipher::Aes256Gcm(c) => c
-                .encrypt_in_place_detached(n, aad, buf)
-                .ok()
-                .map(|t| t.to_vec()),
-            Cipher::ChaCha20Poly1305(c) => c
-                .encrypt_in_place_detached(n, aad, buf)
-                .ok()
-                .map(|t| t.to_vec()),
+            Cipher::Aes128Gcm(c) => c.encrypt_in_place_detached(n, aad, buf).ok().map(|t| t.to_vec()),
+            Cipher::Aes256Gcm(c) => c.encrypt_in_place_detached(n, aad, buf).ok().map(|t| t.to_vec()),
+            Cipher::ChaCha20Poly1305(c) => c.encrypt_in_place_detached(n, aad, buf).ok().map(|t| t.to_vec()),
         };
         match tag {
             Some(t) => out.extend_from_slice(&t),
@@ -126,11 +103,7 @@ mod tests {
 
     #[test]
     fn seal_open_round_trip_and_tamper() {
-        for alg in [
-            AeadAlg::Aes128Gcm,
-            AeadAlg::Aes256Gcm,
-            AeadAlg::ChaCha20Poly1305,
-        ] {
+        for alg in [AeadAlg::Aes128Gcm, AeadAlg::Aes256Gcm, AeadAlg::ChaCha20Poly1305] {
             let c = Cipher::new(alg, &vec![7; alg.nk()]).unwrap();
             let mut ct = Vec::new();
             c.seal_into(&[1; 12], b"a", b"hello", &mut ct);
@@ -142,10 +115,7 @@ mod tests {
             let mut out = b"prefix".to_vec();
             assert_eq!(c.open_into(&[1; 12], b"a", &ct, &mut out), Err(OpenError));
             assert_eq!(out, b"prefix");
-            assert_eq!(
-                c.open_into(&[1; 12], b"a", &ct[..15], &mut out),
-                Err(OpenError)
-            );
+            assert_eq!(c.open_into(&[1; 12], b"a", &ct[..15], &mut out), Err(OpenError));
         }
         assert!(Cipher::new(AeadAlg::Aes128Gcm, &[0; 32]).is_err());
     }

@@ -37,12 +37,7 @@ pub struct PendingAttachment {
 impl PendingAttachment {
     /// Draws the random nonce and derives the keys for a plaintext of `size` bytes hashing to
     /// `attachment_hash`, in the group's current epoch. `chunk_size: None` is the one-shot form.
-    pub fn new(
-        group: &Group,
-        attachment_hash: &[u8],
-        size: u64,
-        chunk_size: Option<ChunkSize>,
-    ) -> Result<Self> {
+    pub fn new(group: &Group, attachment_hash: &[u8], size: u64, chunk_size: Option<ChunkSize>) -> Result<Self> {
         let (nonce, keys) = group.attachment_keys_for_sending(attachment_hash)?;
         Ok(Self {
             keys,
@@ -89,10 +84,7 @@ impl PendingAttachment {
             return Err(Error::WrongGroup);
         }
         if group.epoch() != self.epoch {
-            return Err(Error::WrongEpoch {
-                current: group.epoch(),
-                message: self.epoch,
-            });
+            return Err(Error::WrongEpoch { current: group.epoch(), message: self.epoch });
         }
         if token.is_empty() || token.len() > crate::reference::MAX_TOKEN_LEN {
             return Err(Error::InvalidLength {
@@ -173,16 +165,10 @@ impl AttachmentRef {
     /// Parses a content type received in a message of `message_epoch` from the member at
     /// `sender`, and derives the keys now, in the group's current epoch (which must be the
     /// message's).
-    pub fn receive(
-        group: &Group,
-        content_type: &str,
-        sender: u32,
-        message_epoch: u64,
-    ) -> Result<Self> {
+    pub fn receive(group: &Group, content_type: &str, sender: u32, message_epoch: u64) -> Result<Self> {
         let suite = group.suite()?;
         let body = ExternalBodyIn::parse(content_type)?.validate(suite)?;
-        let keys =
-            group.attachment_keys_for_receiving(&body.hash, &body.nonce, sender, message_epoch)?;
+        let keys = group.attachment_keys_for_receiving(&body.hash, &body.nonce, sender, message_epoch)?;
         Ok(Self {
             keys,
             nonce: body.nonce,
@@ -228,9 +214,7 @@ impl AttachmentRef {
 
     /// A chunked-v1 decryptor for this attachment ([`Error::InvalidState`] for the one-shot form).
     pub fn decryptor(&self) -> Result<Decryptor> {
-        let cs = self.chunk_size.ok_or(Error::InvalidState(
-            "one-shot attachment: use open_one_shot",
-        ))?;
+        let cs = self.chunk_size.ok_or(Error::InvalidState("one-shot attachment: use open_one_shot"))?;
         Decryptor::new(&self.keys, cs, &self.hash, self.size)
     }
 
@@ -258,10 +242,7 @@ impl AttachmentRef {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let s = StoredRef::tls_deserialize_exact(bytes)?;
         if s.version != REF_VERSION {
-            return Err(Error::Codec(format!(
-                "unknown attachment reference version {}",
-                s.version
-            )));
+            return Err(Error::Codec(format!("unknown attachment reference version {}", s.version)));
         }
         let suite = CipherSuite::from_u16(s.suite)?;
         let keys = AttachmentKeys::from_parts(suite, s.key.as_slice(), s.aead_nonce.as_slice())?;

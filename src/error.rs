@@ -79,6 +79,12 @@ pub enum Error {
     /// Reading the input (Blob, stream) failed.
     #[error("reading the input failed: {0}")]
     Io(String),
+    /// A browser API (WebCrypto, IndexedDB) failed.
+    #[error("browser API failed: {0}")]
+    Platform(String),
+    /// An argument of the wrong type or out of range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// An object was used after it finished or failed.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
@@ -107,6 +113,8 @@ impl Error {
             Error::NotMember(_) => "NotMember",
             Error::Aborted => "Aborted",
             Error::Io(_) => "Io",
+            Error::Platform(_) => "Platform",
+            Error::InvalidArgument(_) => "InvalidArgument",
         }
     }
 }
@@ -125,10 +133,6 @@ pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Resu
     if expected == got {
         Ok(())
     } else {
-        Err(Error::InvalidLength {
-            what,
-            expected,
-            got,
-        })
+        Err(Error::InvalidLength { what, expected, got })
     }
 }

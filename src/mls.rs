@@ -50,8 +50,7 @@ fn mls_err(e: impl core::fmt::Display) -> Error {
 
 /// The openmls suite for one of ours; only those openmls' RustCrypto can run a group in.
 pub fn openmls_suite(suite: CipherSuite) -> Result<Ciphersuite> {
-    let cs =
-        Ciphersuite::try_from(suite.id()).map_err(|_| Error::UnknownCipherSuite(suite.id()))?;
+    let cs = Ciphersuite::try_from(suite.id()).map_err(|_| Error::UnknownCipherSuite(suite.id()))?;
     if RustCrypto::default().supported_ciphersuites().contains(&cs) {
         Ok(cs)
     } else {
@@ -61,11 +60,7 @@ pub fn openmls_suite(suite: CipherSuite) -> Result<Ciphersuite> {
 
 /// The suites groups can be created in here (0x0001, 0x0002, 0x0003).
 pub fn group_cipher_suites() -> Vec<CipherSuite> {
-    CipherSuite::ALL
-        .iter()
-        .copied()
-        .filter(|s| openmls_suite(*s).is_ok())
-        .collect()
+    CipherSuite::ALL.iter().copied().filter(|s| openmls_suite(*s).is_ok()).collect()
 }
 
 struct ClientInner {
@@ -73,6 +68,7 @@ struct ClientInner {
     signer: SignatureKeyPair,
     identity: Vec<u8>,
     suite: CipherSuite,
+    groups: core::cell::RefCell<Vec<Vec<u8>>>,
 }
 
 /// A client: one identity with one signature key, able to be in many groups.
@@ -148,6 +144,7 @@ struct ClientState {
     suite: u16,
     signature_public_key: VLBytes,
     signature_scheme: u16,
+    groups: Vec<VLBytes>,
     entries: Vec<StoreEntry>,
 }
 
@@ -171,6 +168,7 @@ impl Client {
             signer,
             identity: identity.to_vec(),
             suite,
+            groups: Default::default(),
         })))
     }
 
@@ -193,10 +191,7 @@ impl Client {
     /// request signatures.
     pub fn sign(&self, payload: &[u8]) -> Result<Vec<u8>> {
         use openmls_traits::signatures::Signer as _;
-        self.0
-            .signer
-            .sign(payload)
-            .map_err(|e| Error::Mls(format!("{e:?}")))
+        self.0.signer.sign(payload).map_err(|e| Error::Mls(format!("{e:?}")))
     }
 
     /// The openmls provider (crypto + store).
@@ -214,9 +209,8 @@ impl Client {
     /// A fresh KeyPackage (as an `MLSMessage`) for others to add this client with.
     pub fn key_package(&self) -> Result<Vec<u8>> {
         let cs = openmls_suite(self.0.suite)?;
-        let bundle = KeyPackage::builder()
-            .build(cs, &self.0.provider, &self.0.signer, self.credential())
-            .map_err(mls_err)?;
+        let bundle =
+            KeyPackage::builder().build(cs, &self.0.provider, &self.0.signer, self.credential()).map_err(mls_err)?;
         Ok(MlsMessageOut::from(bundle.key_package().clone()).tls_serialize_detached()?)
     }
 
@@ -243,58 +237,47 @@ impl Client {
             None => MlsGroup::new(&self.0.provider, &self.0.signer, &config, self.credential()),
         }
         .map_err(mls_err)?;
-        Ok(Group {
-            client: self.clone(),
-            group,
-        })
+        self.remember(group.group_id().as_slice());
+        Ok(Group { client: self.clone(), group })
+    }
+
+    fn remember(&self, id: &[u8]) {
+        let mut g = self.0.groups.borrow_mut();
+        if !g.iter().any(|x| x == id) {
+            g.push(id.to_vec());
+        }
+    }
+
+    /// Ids of the groups this client created or joined (in that order).
+    pub fn group_ids(&self) -> Vec<Vec<u8>> {
+        self.0.groups.borrow().clone()
     }
 
     /// Joins a group from a Welcome (`MLSMessage`); the ratchet tree comes from its extension.
     pub fn join_group(&self, welcome: &[u8]) -> Result<Group> {
-        let MlsMessageBodyIn::Welcome(welcome) =
-            MlsMessageIn::tls_deserialize_exact(welcome)?.extract()
-        else {
+        let MlsMessageBodyIn::Welcome(welcome) = MlsMessageIn::tls_deserialize_exact(welcome)?.extract() else {
             return Err(Error::Mls("not a Welcome message".into()));
         };
-        let join = MlsGroupJoinConfig::builder()
-            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
-            .build();
+        let join = MlsGroupJoinConfig::builder().wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY).build();
         let group = StagedWelcome::new_from_welcome(&self.0.provider, &join, welcome, None)
             .map_err(mls_err)?
             .into_group(&self.0.provider)
             .map_err(mls_err)?;
-        Ok(Group {
-            client: self.clone(),
-            group,
-        })
+        self.remember(group.group_id().as_slice());
+        Ok(Group { client: self.clone(), group })
     }
 
     /// A group from the store (after [`Client::import_state`]).
     pub fn load_group(&self, group_id: &[u8]) -> Result<Option<Group>> {
-        let group = MlsGroup::load(self.0.provider.storage(), &GroupId::from_slice(group_id))
-            .map_err(mls_err)?;
-        Ok(group.map(|group| Group {
-            client: self.clone(),
-            group,
-        }))
+        let group = MlsGroup::load(self.0.provider.storage(), &GroupId::from_slice(group_id)).map_err(mls_err)?;
+        Ok(group.map(|group| Group { client: self.clone(), group }))
     }
 
     /// The client's whole state (secret: signature key, group secrets) as bytes.
     pub fn export_state(&self) -> Result<Vec<u8>> {
-        let values = self
-            .0
-            .provider
-            .storage
-            .values
-            .read()
-            .map_err(|_| Error::Mls("store lock poisoned".into()))?;
-        let mut entries: Vec<StoreEntry> = values
-            .iter()
-            .map(|(k, v)| StoreEntry {
-                key: k.clone().into(),
-                value: v.clone().into(),
-            })
-            .collect();
+        let values = self.0.provider.storage.values.read().map_err(|_| Error::Mls("store lock poisoned".into()))?;
+        let mut entries: Vec<StoreEntry> =
+            values.iter().map(|(k, v)| StoreEntry { key: k.clone().into(), value: v.clone().into() }).collect();
         entries.sort_by(|a, b| a.key.as_slice().cmp(b.key.as_slice()));
         let state = ClientState {
             version: STATE_VERSION,
@@ -302,6 +285,7 @@ impl Client {
             suite: self.0.suite.id(),
             signature_public_key: self.0.signer.public().to_vec().into(),
             signature_scheme: self.0.signer.signature_scheme() as u16,
+            groups: self.group_ids().into_iter().map(VLBytes::from).collect(),
             entries,
         };
         Ok(state.tls_serialize_detached()?)
@@ -311,35 +295,26 @@ impl Client {
     pub fn import_state(bytes: &[u8]) -> Result<Self> {
         let state = ClientState::tls_deserialize_exact(bytes)?;
         if state.version != STATE_VERSION {
-            return Err(Error::Codec(format!(
-                "unknown client state version {}",
-                state.version
-            )));
+            return Err(Error::Codec(format!("unknown client state version {}", state.version)));
         }
         let suite = CipherSuite::from_u16(state.suite)?;
         let scheme = SignatureScheme::try_from(state.signature_scheme).map_err(mls_err)?;
         let provider = Provider::default();
         {
-            let mut values = provider
-                .storage
-                .values
-                .write()
-                .map_err(|_| Error::Mls("store lock poisoned".into()))?;
+            let mut values = provider.storage.values.write().map_err(|_| Error::Mls("store lock poisoned".into()))?;
             for e in state.entries {
                 values.insert(e.key.as_slice().to_vec(), e.value.as_slice().to_vec());
             }
         }
-        let signer = SignatureKeyPair::read(
-            provider.storage(),
-            state.signature_public_key.as_slice(),
-            scheme,
-        )
-        .ok_or_else(|| Error::Codec("the state holds no signature key".into()))?;
+        let signer = SignatureKeyPair::read(provider.storage(), state.signature_public_key.as_slice(), scheme)
+            .ok_or_else(|| Error::Codec("the state holds no signature key".into()))?;
+        let groups = state.groups.iter().map(|g| g.as_slice().to_vec()).collect();
         Ok(Self(Rc::new(ClientInner {
             provider,
             signer,
             identity: state.identity.as_slice().to_vec(),
             suite,
+            groups: core::cell::RefCell::new(groups),
         })))
     }
 }
@@ -415,11 +390,7 @@ impl Group {
         &self.client.0.provider
     }
 
-    fn outgoing(
-        &self,
-        commit: &MlsMessageOut,
-        welcome: Option<&MlsMessageOut>,
-    ) -> Result<Outgoing> {
+    fn outgoing(&self, commit: &MlsMessageOut, welcome: Option<&MlsMessageOut>) -> Result<Outgoing> {
         Ok(Outgoing {
             commit: commit.tls_serialize_detached()?,
             welcome: welcome.map(|w| w.tls_serialize_detached()).transpose()?,
@@ -429,26 +400,18 @@ impl Group {
 
     /// A signed GroupInfo of the current epoch with the ratchet tree (for the Delivery Service).
     pub fn group_info(&self) -> Result<Vec<u8>> {
-        let gi = self
-            .group
-            .export_group_info(self.provider().crypto(), &self.client.0.signer, true)
-            .map_err(mls_err)?;
+        let gi =
+            self.group.export_group_info(self.provider().crypto(), &self.client.0.signer, true).map_err(mls_err)?;
         Ok(gi.tls_serialize_detached()?)
     }
 
     /// Adds members from their KeyPackage messages and merges the commit.
     pub fn add_members(&mut self, key_packages: &[Vec<u8>]) -> Result<Outgoing> {
-        let kps = key_packages
-            .iter()
-            .map(|b| key_package_of(b, self.provider().crypto()))
-            .collect::<Result<Vec<_>>>()?;
-        let (commit, welcome, _) = self
-            .group
-            .add_members(&self.client.0.provider, &self.client.0.signer, &kps)
-            .map_err(mls_err)?;
-        self.group
-            .merge_pending_commit(&self.client.0.provider)
-            .map_err(mls_err)?;
+        let kps =
+            key_packages.iter().map(|b| key_package_of(b, self.provider().crypto())).collect::<Result<Vec<_>>>()?;
+        let (commit, welcome, _) =
+            self.group.add_members(&self.client.0.provider, &self.client.0.signer, &kps).map_err(mls_err)?;
+        self.group.merge_pending_commit(&self.client.0.provider).map_err(mls_err)?;
         self.outgoing(&commit, Some(&welcome))
     }
 
@@ -460,13 +423,9 @@ impl Group {
                 return Err(Error::NotMember("no member at that leaf index"));
             }
         }
-        let (commit, welcome, _) = self
-            .group
-            .remove_members(&self.client.0.provider, &self.client.0.signer, &idx)
-            .map_err(mls_err)?;
-        self.group
-            .merge_pending_commit(&self.client.0.provider)
-            .map_err(mls_err)?;
+        let (commit, welcome, _) =
+            self.group.remove_members(&self.client.0.provider, &self.client.0.signer, &idx).map_err(mls_err)?;
+        self.group.merge_pending_commit(&self.client.0.provider).map_err(mls_err)?;
         self.outgoing(&commit, welcome.as_ref())
     }
 
@@ -474,24 +433,15 @@ impl Group {
     pub fn self_update(&mut self) -> Result<Outgoing> {
         let bundle = self
             .group
-            .self_update(
-                &self.client.0.provider,
-                &self.client.0.signer,
-                LeafNodeParameters::default(),
-            )
+            .self_update(&self.client.0.provider, &self.client.0.signer, LeafNodeParameters::default())
             .map_err(mls_err)?;
-        self.group
-            .merge_pending_commit(&self.client.0.provider)
-            .map_err(mls_err)?;
+        self.group.merge_pending_commit(&self.client.0.provider).map_err(mls_err)?;
         self.outgoing(bundle.commit(), None)
     }
 
     /// Encrypts an application message (a PrivateMessage).
     pub fn encrypt_message(&mut self, data: &[u8]) -> Result<Vec<u8>> {
-        let m = self
-            .group
-            .create_message(&self.client.0.provider, &self.client.0.signer, data)
-            .map_err(mls_err)?;
+        let m = self.group.create_message(&self.client.0.provider, &self.client.0.signer, data).map_err(mls_err)?;
         Ok(m.tls_serialize_detached()?)
     }
 
@@ -517,56 +467,32 @@ impl Group {
                 data: m.into_bytes(),
             }),
             ProcessedMessageContent::ProposalMessage(p) => {
-                self.group
-                    .store_pending_proposal(provider.storage(), *p)
-                    .map_err(mls_err)?;
+                self.group.store_pending_proposal(provider.storage(), *p).map_err(mls_err)?;
                 Ok(GroupEvent::Proposal { sender, epoch })
             }
             ProcessedMessageContent::ExternalJoinProposalMessage(p) => {
-                self.group
-                    .store_pending_proposal(provider.storage(), *p)
-                    .map_err(mls_err)?;
+                self.group.store_pending_proposal(provider.storage(), *p).map_err(mls_err)?;
                 Ok(GroupEvent::Proposal { sender, epoch })
             }
-            ProcessedMessageContent::OwnPendingCommit
-            | ProcessedMessageContent::OwnPrivateMessage => Ok(GroupEvent::Own { epoch }),
+            ProcessedMessageContent::OwnPendingCommit | ProcessedMessageContent::OwnPrivateMessage => {
+                Ok(GroupEvent::Own { epoch })
+            }
             ProcessedMessageContent::StagedCommitMessage(staged) => {
                 let added = staged
                     .add_proposals()
-                    .map(|a| {
-                        a.add_proposal()
-                            .key_package()
-                            .leaf_node()
-                            .credential()
-                            .serialized_content()
-                            .to_vec()
-                    })
+                    .map(|a| a.add_proposal().key_package().leaf_node().credential().serialized_content().to_vec())
                     .collect();
-                let removed = staged
-                    .remove_proposals()
-                    .map(|r| r.remove_proposal().removed().u32())
-                    .collect();
+                let removed = staged.remove_proposals().map(|r| r.remove_proposal().removed().u32()).collect();
                 let self_removed = staged.self_removed();
-                self.group
-                    .merge_staged_commit(provider, *staged)
-                    .map_err(mls_err)?;
-                Ok(GroupEvent::Commit {
-                    sender,
-                    epoch: self.epoch(),
-                    added,
-                    removed,
-                    self_removed,
-                })
+                self.group.merge_staged_commit(provider, *staged).map_err(mls_err)?;
+                Ok(GroupEvent::Commit { sender, epoch: self.epoch(), added, removed, self_removed })
             }
         }
     }
 
     /// Draws the random nonce and derives the keys of an attachment this client sends, in the
     /// current epoch (sender index = own leaf).
-    pub fn attachment_keys_for_sending(
-        &self,
-        attachment_hash: &[u8],
-    ) -> Result<(Vec<u8>, AttachmentKeys)> {
+    pub fn attachment_keys_for_sending(&self, attachment_hash: &[u8]) -> Result<(Vec<u8>, AttachmentKeys)> {
         let suite = self.suite()?;
         let nonce = random_nonce(suite)?;
         let keys = AttachmentKeys::from_group(
@@ -592,21 +518,12 @@ impl Group {
             return Err(Error::NotMember("this client was removed from the group"));
         }
         if message_epoch != self.epoch() {
-            return Err(Error::WrongEpoch {
-                current: self.epoch(),
-                message: message_epoch,
-            });
+            return Err(Error::WrongEpoch { current: self.epoch(), message: message_epoch });
         }
         if self.member(sender).is_none() {
             return Err(Error::NotMember("no member at the sender's leaf index"));
         }
-        AttachmentKeys::from_group(
-            &self.group,
-            self.provider().crypto(),
-            attachment_hash,
-            sender,
-            nonce,
-        )
+        AttachmentKeys::from_group(&self.group, self.provider().crypto(), attachment_hash, sender, nonce)
     }
 
     /// `attachment_hash` with the group's hash function.

@@ -137,10 +137,7 @@ impl ExternalBodyIn {
         if b.len() > MAX_CONTENT_TYPE_LEN {
             return Err(ContentTypeError::TooLong(b.len()));
         }
-        if let Some(pos) = b
-            .iter()
-            .position(|&c| !(c == b'\t' || (0x20..0x7f).contains(&c)))
-        {
+        if let Some(pos) = b.iter().position(|&c| !(c == b'\t' || (0x20..0x7f).contains(&c))) {
             return Err(ContentTypeError::NonAscii(pos));
         }
         let mut p = Lexer { b, pos: 0 };
@@ -154,8 +151,7 @@ impl ExternalBodyIn {
             return Err(ContentTypeError::WrongMediaType(format!("{ty}/{sub}")));
         }
         let mut seen: Vec<String> = Vec::new();
-        let (mut access, mut token, mut nonce, mut hash, mut chunk, mut size) =
-            (None, None, None, None, None, None);
+        let (mut access, mut token, mut nonce, mut hash, mut chunk, mut size) = (None, None, None, None, None, None);
         loop {
             p.skip_cfws()?;
             if p.eof() {
@@ -170,11 +166,7 @@ impl ExternalBodyIn {
             p.skip_cfws()?;
             p.expect(b'=', "expected '=' after the parameter name")?;
             p.skip_cfws()?;
-            let value = if p.peek() == Some(b'"') {
-                p.quoted()?
-            } else {
-                p.token()?.to_string()
-            };
+            let value = if p.peek() == Some(b'"') { p.quoted()? } else { p.token()?.to_string() };
             if seen.contains(&name) {
                 return Err(ContentTypeError::DuplicateParameter(name));
             }
@@ -188,10 +180,7 @@ impl ExternalBodyIn {
                 "size" => size = Some(value),
                 other => {
                     if let Some((base, _)) = other.split_once('*') {
-                        if matches!(
-                            base,
-                            "access-type" | "token" | "nonce" | "hash" | "chunk-size" | "size"
-                        ) {
+                        if matches!(base, "access-type" | "token" | "nonce" | "hash" | "chunk-size" | "size") {
                             return Err(ContentTypeError::Rfc2231(name));
                         }
                     }
@@ -202,21 +191,12 @@ impl ExternalBodyIn {
         if !access.eq_ignore_ascii_case("token") {
             return Err(ContentTypeError::WrongAccessType(access));
         }
-        let token = b64(
-            "token",
-            token.ok_or(ContentTypeError::MissingParameter("token"))?,
-        )?;
+        let token = b64("token", token.ok_or(ContentTypeError::MissingParameter("token"))?)?;
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(ContentTypeError::BadTokenLength(token.len()));
         }
-        let nonce = b64(
-            "nonce",
-            nonce.ok_or(ContentTypeError::MissingParameter("nonce"))?,
-        )?;
-        let hash = b64(
-            "hash",
-            hash.ok_or(ContentTypeError::MissingParameter("hash"))?,
-        )?;
+        let nonce = b64("nonce", nonce.ok_or(ContentTypeError::MissingParameter("nonce"))?)?;
+        let hash = b64("hash", hash.ok_or(ContentTypeError::MissingParameter("hash"))?)?;
         let chunk_size = match chunk {
             None => None,
             Some(v) => {
@@ -225,13 +205,7 @@ impl ExternalBodyIn {
             }
         };
         let size = size.map(|v| number("size", &v)).transpose()?;
-        Ok(Self {
-            token,
-            nonce,
-            hash,
-            chunk_size,
-            size,
-        })
+        Ok(Self { token, nonce, hash, chunk_size, size })
     }
 
     /// Checks `nonce` and `hash` against the group's suite (`KDF.Nh` bytes each).
@@ -239,11 +213,7 @@ impl ExternalBodyIn {
         let nh = suite.nh();
         for (param, v) in [("nonce", &self.nonce), ("hash", &self.hash)] {
             if v.len() != nh {
-                return Err(ContentTypeError::BadLength {
-                    param,
-                    expected: nh,
-                    got: v.len(),
-                });
+                return Err(ContentTypeError::BadLength { param, expected: nh, got: v.len() });
             }
         }
         Ok(ExternalBody {
@@ -281,17 +251,14 @@ impl ExternalBody {
 }
 
 fn b64(param: &'static str, v: String) -> CtResult<Vec<u8>> {
-    URL_SAFE_NO_PAD
-        .decode(v.as_bytes())
-        .map_err(|_| ContentTypeError::BadBase64(param))
+    URL_SAFE_NO_PAD.decode(v.as_bytes()).map_err(|_| ContentTypeError::BadBase64(param))
 }
 
 fn number(param: &'static str, v: &str) -> CtResult<u64> {
     if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
         return Err(ContentTypeError::BadNumber(param));
     }
-    v.parse::<u64>()
-        .map_err(|_| ContentTypeError::BadNumber(param))
+    v.parse::<u64>().map_err(|_| ContentTypeError::BadNumber(param))
 }
 
 /// RFC 822 / RFC 2045 lexical scanner over printable ASCII (checked by the caller).
@@ -312,10 +279,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn err(&self, what: &'static str) -> ContentTypeError {
-        ContentTypeError::Syntax {
-            pos: self.pos,
-            what,
-        }
+        ContentTypeError::Syntax { pos: self.pos, what }
     }
 
     fn expect(&mut self, c: u8, what: &'static str) -> CtResult<()> {
@@ -370,8 +334,7 @@ impl<'a> Lexer<'a> {
             return Err(self.err("expected a token"));
         }
         // Only ASCII bytes were consumed.
-        core::str::from_utf8(self.b.get(start..self.pos).unwrap_or_default())
-            .map_err(|_| self.err("expected a token"))
+        core::str::from_utf8(self.b.get(start..self.pos).unwrap_or_default()).map_err(|_| self.err("expected a token"))
     }
 
     fn quoted(&mut self) -> CtResult<String> {

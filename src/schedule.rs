@@ -64,10 +64,7 @@ impl AttachmentContext {
     /// The context for an attachment whose plaintext hashes to `attachment_hash`, sent by the
     /// member at leaf `sender_index`.
     pub fn new(attachment_hash: &[u8], sender_index: u32) -> Self {
-        Self {
-            attachment_hash: attachment_hash.to_vec().into(),
-            sender_index: u64::from(sender_index),
-        }
+        Self { attachment_hash: attachment_hash.to_vec().into(), sender_index: u64::from(sender_index) }
     }
 
     /// The TLS (MLS) encoding, the `context` argument of `MLS-Exporter`.
@@ -88,12 +85,8 @@ pub fn expand_with_label(
     let mut full_label = Vec::with_capacity(MLS_LABEL_PREFIX.len() + label.len());
     full_label.extend_from_slice(MLS_LABEL_PREFIX);
     full_label.extend_from_slice(label);
-    let info = KdfLabel {
-        length,
-        label: full_label.into(),
-        context: context.to_vec().into(),
-    }
-    .tls_serialize_detached()?;
+    let info =
+        KdfLabel { length, label: full_label.into(), context: context.to_vec().into() }.tls_serialize_detached()?;
     hash.expand(secret, &info, usize::from(length))
 }
 
@@ -146,11 +139,7 @@ impl AttachmentExporterSecret {
         epoch_exporter_secret: &[u8],
         context: &AttachmentContext,
     ) -> Result<Self> {
-        check_len(
-            "epoch exporter_secret",
-            suite.nh(),
-            epoch_exporter_secret.len(),
-        )?;
+        check_len("epoch exporter_secret", suite.nh(), epoch_exporter_secret.len())?;
         let out = mls_exporter(
             suite.hash(),
             epoch_exporter_secret,
@@ -193,11 +182,7 @@ pub struct AttachmentSecret(Vec<u8>);
 
 impl AttachmentSecret {
     /// Extracts the attachment secret; `nonce` is the random `KDF.Nh`-byte value from the reference.
-    pub fn new(
-        suite: CipherSuite,
-        exporter: &AttachmentExporterSecret,
-        nonce: &[u8],
-    ) -> Result<Self> {
+    pub fn new(suite: CipherSuite, exporter: &AttachmentExporterSecret, nonce: &[u8]) -> Result<Self> {
         check_len("attachment nonce", suite.nh(), nonce.len())?;
         check_len("attachment_exporter_secret", suite.nh(), exporter.0.len())?;
         Ok(Self(suite.hash().extract(&exporter.0, nonce).to_vec()))
@@ -221,9 +206,7 @@ pub struct AttachmentKeys {
 
 impl core::fmt::Debug for AttachmentKeys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AttachmentKeys")
-            .field("suite", &self.suite)
-            .finish_non_exhaustive()
+        f.debug_struct("AttachmentKeys").field("suite", &self.suite).finish_non_exhaustive()
     }
 }
 
@@ -239,11 +222,7 @@ impl AttachmentKeys {
         let mut nonce = [0u8; AEAD_NONCE_LEN];
         check_len("attachment_nonce", AEAD_NONCE_LEN, nonce_v.len())?;
         nonce.copy_from_slice(&nonce_v);
-        Ok(Self {
-            suite,
-            key: key.to_vec(),
-            nonce,
-        })
+        Ok(Self { suite, key: key.to_vec(), nonce })
     }
 
     /// Rebuilds keys kept by the application (see [`AttachmentKeys::key`]).
@@ -252,11 +231,7 @@ impl AttachmentKeys {
         check_len("attachment_nonce", AEAD_NONCE_LEN, nonce.len())?;
         let mut n = [0u8; AEAD_NONCE_LEN];
         n.copy_from_slice(nonce);
-        Ok(Self {
-            suite,
-            key: key.to_vec(),
-            nonce: n,
-        })
+        Ok(Self { suite, key: key.to_vec(), nonce: n })
     }
 
     /// The whole derivation from an epoch's raw `exporter_secret`.
@@ -267,14 +242,8 @@ impl AttachmentKeys {
         sender_index: u32,
         nonce: &[u8],
     ) -> Result<Self> {
-        Ok(Derivation::from_epoch_exporter_secret(
-            suite,
-            epoch_exporter_secret,
-            attachment_hash,
-            sender_index,
-            nonce,
-        )?
-        .keys)
+        Ok(Derivation::from_epoch_exporter_secret(suite, epoch_exporter_secret, attachment_hash, sender_index, nonce)?
+            .keys)
     }
 
     /// The whole derivation from an openmls group in its current epoch.
@@ -330,18 +299,11 @@ impl Derivation {
     ) -> Result<Self> {
         check_len("attachment_hash", suite.nh(), attachment_hash.len())?;
         let context = AttachmentContext::new(attachment_hash, sender_index);
-        let exporter_secret = AttachmentExporterSecret::from_epoch_exporter_secret(
-            suite,
-            epoch_exporter_secret,
-            &context,
-        )?;
+        let exporter_secret =
+            AttachmentExporterSecret::from_epoch_exporter_secret(suite, epoch_exporter_secret, &context)?;
         let secret = AttachmentSecret::new(suite, &exporter_secret, nonce)?;
         let keys = AttachmentKeys::derive(suite, &secret)?;
-        Ok(Self {
-            exporter_secret,
-            secret,
-            keys,
-        })
+        Ok(Self { exporter_secret, secret, keys })
     }
 }
 
@@ -367,16 +329,10 @@ mod tests {
     fn every_input_changes_the_keys() {
         let s = CipherSuite::Mls128Dhkemx25519Aes128gcmSha256Ed25519;
         let base = |es: u8, h: u8, idx: u32, n: u8| {
-            AttachmentKeys::from_epoch_exporter_secret(s, &[es; 32], &[h; 32], idx, &[n; 32])
-                .unwrap()
+            AttachmentKeys::from_epoch_exporter_secret(s, &[es; 32], &[h; 32], idx, &[n; 32]).unwrap()
         };
         let k = base(1, 2, 3, 4);
-        for other in [
-            base(9, 2, 3, 4),
-            base(1, 9, 3, 4),
-            base(1, 2, 9, 4),
-            base(1, 2, 3, 9),
-        ] {
+        for other in [base(9, 2, 3, 4), base(1, 9, 3, 4), base(1, 2, 9, 4), base(1, 2, 3, 9)] {
             assert_ne!(k.key(), other.key());
             assert_ne!(k.nonce(), other.nonce());
         }
@@ -389,22 +345,10 @@ mod tests {
         let ok = AttachmentKeys::from_epoch_exporter_secret(s, &[0; 48], &[0; 48], 0, &[0; 48]);
         assert!(ok.is_ok());
         for (es, h, n) in [(47, 48, 48), (48, 32, 48), (48, 48, 32)] {
-            let r = AttachmentKeys::from_epoch_exporter_secret(
-                s,
-                &vec![0; es],
-                &vec![0; h],
-                0,
-                &vec![0; n],
-            );
-            assert!(
-                matches!(r, Err(Error::InvalidLength { .. })),
-                "{es} {h} {n}"
-            );
+            let r = AttachmentKeys::from_epoch_exporter_secret(s, &vec![0; es], &vec![0; h], 0, &vec![0; n]);
+            assert!(matches!(r, Err(Error::InvalidLength { .. })), "{es} {h} {n}");
         }
-        assert!(matches!(
-            AttachmentKeys::from_parts(s, &[0; 16], &[0; 12]),
-            Err(Error::InvalidLength { .. })
-        ));
+        assert!(matches!(AttachmentKeys::from_parts(s, &[0; 16], &[0; 12]), Err(Error::InvalidLength { .. })));
         assert!(AttachmentKeys::from_parts(s, &[0; 32], &[0; 12]).is_ok());
     }
 

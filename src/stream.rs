@@ -80,9 +80,7 @@ pub fn chunk_count(plaintext_len: u64, cs: ChunkSize) -> Result<u64> {
 /// Ciphertext length of a plaintext of `plaintext_len` bytes.
 pub fn ciphertext_len(plaintext_len: u64, cs: ChunkSize) -> Result<u64> {
     let n = chunk_count(plaintext_len, cs)?;
-    plaintext_len
-        .checked_add(n * AEAD_TAG_LEN as u64)
-        .ok_or(Error::TooLarge("length overflows"))
+    plaintext_len.checked_add(n * AEAD_TAG_LEN as u64).ok_or(Error::TooLarge("length overflows"))
 }
 
 /// The plaintext length of a ciphertext of `ciphertext_len` bytes, or
@@ -105,11 +103,7 @@ pub fn plaintext_len(ciphertext_len: u64, cs: ChunkSize) -> Result<u64> {
 
 /// The byte range `[start, end)` of sealed chunk `index` in a ciphertext of `ciphertext_len`
 /// bytes, and whether it is the last chunk (for HTTP Range reads).
-pub fn sealed_chunk_range(
-    index: u64,
-    ciphertext_len: u64,
-    cs: ChunkSize,
-) -> Result<(u64, u64, bool)> {
+pub fn sealed_chunk_range(index: u64, ciphertext_len: u64, cs: ChunkSize) -> Result<(u64, u64, bool)> {
     let pl = plaintext_len(ciphertext_len, cs)?;
     let n = chunk_count(pl, cs)?;
     if index >= n {
@@ -166,9 +160,7 @@ pub fn open_chunk(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     let nonce = chunk_nonce(base, index)?;
-    cipher
-        .open_into(&nonce, chunk_aad(last), sealed, out)
-        .map_err(|_| Error::DecryptFailed { chunk: index })
+    cipher.open_into(&nonce, chunk_aad(last), sealed, out).map_err(|_| Error::DecryptFailed { chunk: index })
 }
 
 /// The draft's one-shot form: `AEAD.Seal(attachment_key, attachment_nonce, "", plaintext)`.
@@ -180,20 +172,14 @@ pub fn seal_one_shot(keys: &AttachmentKeys, plaintext: &[u8]) -> Result<Vec<u8>>
 }
 
 /// Opens the one-shot form and checks `Hash(plaintext) == attachment_hash`.
-pub fn open_one_shot(
-    keys: &AttachmentKeys,
-    ciphertext: &[u8],
-    attachment_hash: &[u8],
-) -> Result<Vec<u8>> {
+pub fn open_one_shot(keys: &AttachmentKeys, ciphertext: &[u8], attachment_hash: &[u8]) -> Result<Vec<u8>> {
     check_len("attachment_hash", keys.suite().nh(), attachment_hash.len())?;
     if ciphertext.len() < AEAD_TAG_LEN {
         return Err(Error::Truncated("shorter than an AEAD tag"));
     }
     let cipher = Cipher::new(keys.suite().aead(), keys.key())?;
     let mut out = Vec::with_capacity(ciphertext.len());
-    cipher
-        .open_into(keys.nonce(), b"", ciphertext, &mut out)
-        .map_err(|_| Error::DecryptFailed { chunk: 0 })?;
+    cipher.open_into(keys.nonce(), b"", ciphertext, &mut out).map_err(|_| Error::DecryptFailed { chunk: 0 })?;
     let h = keys.suite().hash().digest(&out);
     if bool::from(h.ct_eq(attachment_hash)) {
         Ok(out)
@@ -294,13 +280,7 @@ impl ReadPlan {
                 (Some(n), Some(last as usize + AEAD_TAG_LEN))
             }
         };
-        Ok(Self {
-            cs,
-            index: 0,
-            consumed: 0,
-            expected_chunks,
-            expected_last_len,
-        })
+        Ok(Self { cs, index: 0, consumed: 0, expected_chunks, expected_last_len })
     }
 
     /// Bytes of a full sealed chunk (`N + 16`).
@@ -335,11 +315,7 @@ impl ReadPlan {
         let i = self.index;
         let total = self.consumed.saturating_add(len as u64);
         if len == 0 {
-            return Err(Error::Truncated(if i == 0 {
-                "no ciphertext"
-            } else {
-                "the final chunk is missing"
-            }));
+            return Err(Error::Truncated(if i == 0 { "no ciphertext" } else { "the final chunk is missing" }));
         }
         if let Some(n) = self.expected_chunks {
             if i + 1 < n {

@@ -69,11 +69,7 @@ impl CipherSuite {
 
     /// The suite with this RFC 9420 code point.
     pub fn from_u16(id: u16) -> Result<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|s| s.id() == id)
-            .ok_or(Error::UnknownCipherSuite(id))
+        Self::ALL.iter().copied().find(|s| s.id() == id).ok_or(Error::UnknownCipherSuite(id))
     }
 
     /// The RFC 9420 code point.
@@ -99,11 +95,10 @@ impl CipherSuite {
     pub fn aead(self) -> AeadAlg {
         use CipherSuite::*;
         match self {
-            Mls128Dhkemx25519Aes128gcmSha256Ed25519 | Mls128Dhkemp256Aes128gcmSha256P256 => {
-                AeadAlg::Aes128Gcm
+            Mls128Dhkemx25519Aes128gcmSha256Ed25519 | Mls128Dhkemp256Aes128gcmSha256P256 => AeadAlg::Aes128Gcm,
+            Mls128Dhkemx25519Chacha20poly1305Sha256Ed25519 | Mls256Dhkemx448Chacha20poly1305Sha512Ed448 => {
+                AeadAlg::ChaCha20Poly1305
             }
-            Mls128Dhkemx25519Chacha20poly1305Sha256Ed25519
-            | Mls256Dhkemx448Chacha20poly1305Sha512Ed448 => AeadAlg::ChaCha20Poly1305,
             Mls256Dhkemx448Aes256gcmSha512Ed448
             | Mls256Dhkemp521Aes256gcmSha512P521
             | Mls256Dhkemp384Aes256gcmSha384P384 => AeadAlg::Aes256Gcm,
@@ -233,47 +228,19 @@ mod tests {
         }
         assert_eq!(CipherSuite::from_u16(0), Err(Error::UnknownCipherSuite(0)));
         assert_eq!(CipherSuite::from_u16(8), Err(Error::UnknownCipherSuite(8)));
-        assert_eq!(
-            CipherSuite::from_u16(0xf001),
-            Err(Error::UnknownCipherSuite(0xf001))
-        );
+        assert_eq!(CipherSuite::from_u16(0xf001), Err(Error::UnknownCipherSuite(0xf001)));
     }
 
     #[test]
     fn suite_parameters_match_rfc9420_table() {
-        let t: Vec<(u16, usize, usize)> = CipherSuite::ALL
-            .iter()
-            .map(|s| (s.id(), s.nh(), s.aead().nk()))
-            .collect();
-        assert_eq!(
-            t,
-            vec![
-                (1, 32, 16),
-                (2, 32, 16),
-                (3, 32, 32),
-                (4, 64, 32),
-                (5, 64, 32),
-                (6, 64, 32),
-                (7, 48, 32)
-            ]
-        );
+        let t: Vec<(u16, usize, usize)> = CipherSuite::ALL.iter().map(|s| (s.id(), s.nh(), s.aead().nk())).collect();
+        assert_eq!(t, vec![(1, 32, 16), (2, 32, 16), (3, 32, 32), (4, 64, 32), (5, 64, 32), (6, 64, 32), (7, 48, 32)]);
     }
 
     #[test]
     fn expand_rejects_short_prk_and_overlong_output() {
-        assert!(matches!(
-            HashAlg::Sha256.expand(&[0; 31], b"", 32),
-            Err(Error::InvalidLength { .. })
-        ));
-        assert!(matches!(
-            HashAlg::Sha256.expand(&[0; 32], b"", 255 * 32 + 1),
-            Err(Error::InvalidLength { .. })
-        ));
-        assert_eq!(
-            HashAlg::Sha256
-                .expand(&[0; 32], b"", 255 * 32)
-                .map(|v| v.len()),
-            Ok(255 * 32)
-        );
+        assert!(matches!(HashAlg::Sha256.expand(&[0; 31], b"", 32), Err(Error::InvalidLength { .. })));
+        assert!(matches!(HashAlg::Sha256.expand(&[0; 32], b"", 255 * 32 + 1), Err(Error::InvalidLength { .. })));
+        assert_eq!(HashAlg::Sha256.expand(&[0; 32], b"", 255 * 32).map(|v| v.len()), Ok(255 * 32));
     }
 }

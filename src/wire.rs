@@ -13,9 +13,7 @@ use crate::error::{Error, Result};
 ///   opaque content<V>;
 /// } UploadAttachmentRequest;
 /// ```
-#[derive(
-    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
 pub struct UploadAttachmentRequest {
     /// The MLS group the attachment is bound to.
     pub group_id: VLBytes,
@@ -29,9 +27,7 @@ pub struct UploadAttachmentRequest {
 ///   opaque token<V>;
 /// } UploadAttachmentResponse;
 /// ```
-#[derive(
-    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
 pub struct UploadAttachmentResponse {
     /// The token that downloads the attachment.
     pub token: VLBytes,
@@ -44,9 +40,7 @@ pub struct UploadAttachmentResponse {
 ///   opaque token<V>;
 /// } DownloadAttachmentRequest;
 /// ```
-#[derive(
-    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
 pub struct DownloadAttachmentRequest {
     /// The MLS group the attachment is bound to.
     pub group_id: VLBytes,
@@ -60,9 +54,7 @@ pub struct DownloadAttachmentRequest {
 ///   opaque content<V>;
 /// } DownloadAttachmentResponse;
 /// ```
-#[derive(
-    Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, TlsSerialize, TlsDeserialize, TlsDeserializeBytes, TlsSize)]
 pub struct DownloadAttachmentResponse {
     /// The encrypted attachment.
     pub content: VLBytes,
@@ -89,10 +81,7 @@ mod tests {
 
     #[test]
     fn upload_request_encoding_is_the_drafts() {
-        let m = UploadAttachmentRequest {
-            group_id: vec![1, 2, 3].into(),
-            content: vec![0xaa; 70].into(),
-        };
+        let m = UploadAttachmentRequest { group_id: vec![1, 2, 3].into(), content: vec![0xaa; 70].into() };
         let b = encode(&m).unwrap();
         // 1-byte varint 3, group id, 2-byte varint 0x4046 (70), content.
         assert_eq!(&b[..6], &[3, 1, 2, 3, 0x40, 70]);
@@ -102,28 +91,15 @@ mod tests {
 
     #[test]
     fn decoding_rejects_truncation_trailing_bytes_and_non_minimal_lengths() {
-        let b = encode(&DownloadAttachmentRequest {
-            group_id: vec![9].into(),
-            token: vec![7; 16].into(),
-        })
-        .unwrap();
+        let b = encode(&DownloadAttachmentRequest { group_id: vec![9].into(), token: vec![7; 16].into() }).unwrap();
         assert!(decode_exact::<DownloadAttachmentRequest>(&b[..b.len() - 1]).is_err());
         let mut long = b.clone();
         long.push(0);
-        assert!(matches!(
-            decode_exact::<DownloadAttachmentRequest>(&long),
-            Err(Error::Codec(_))
-        ));
+        assert!(matches!(decode_exact::<DownloadAttachmentRequest>(&long), Err(Error::Codec(_))));
         // RFC 9420 §2.1.2: a length must use the shortest encoding.
         assert!(decode_exact::<UploadAttachmentResponse>(&[0x40, 0x01, 0xff]).is_err());
         // 8-byte varints (0b11 prefix) are invalid in MLS.
         assert!(decode_exact::<UploadAttachmentResponse>(&[0xc0, 0, 0, 0, 0, 0, 0, 1, 0]).is_err());
-        assert_eq!(
-            decode_exact::<UploadAttachmentResponse>(&[0x01, 0xff])
-                .unwrap()
-                .token
-                .as_slice(),
-            &[0xff]
-        );
+        assert_eq!(decode_exact::<UploadAttachmentResponse>(&[0x01, 0xff]).unwrap().token.as_slice(), &[0xff]);
     }
 }

@@ -56,8 +56,7 @@ fn generate_key_schedule() {
             let nonce = det(&format!("{name}/nonce"), suite.nh());
             let h = attachment_hash(suite, &plaintext);
             let ctx = AttachmentContext::new(&h, sender).to_bytes().unwrap();
-            let d =
-                Derivation::from_epoch_exporter_secret(suite, &epoch, &h, sender, &nonce).unwrap();
+            let d = Derivation::from_epoch_exporter_secret(suite, &epoch, &h, sender, &nonce).unwrap();
             cases.push(json!({
                 "name": name, "cipher_suite": s, "epoch_exporter_secret": hx(&epoch),
                 "sender_index": sender, "plaintext": hx(&plaintext), "nonce": hx(&nonce),
@@ -111,11 +110,7 @@ fn generate_chunked() {
 
     // Negative cases: each named after its defect, with the expected error code (and chunk).
     let mut invalid = vec![];
-    for suite in [
-        CipherSuite::ALL[0],
-        CipherSuite::ALL[2],
-        CipherSuite::ALL[6],
-    ] {
+    for suite in [CipherSuite::ALL[0], CipherSuite::ALL[2], CipherSuite::ALL[6]] {
         let s = suite.id();
         let name = format!("suite{s}-neg");
         let k = keys_for(suite, &name);
@@ -147,46 +142,14 @@ fn generate_chunked() {
         let c = Some(1024u32);
         let mut t = ct3000.clone();
         t[1040 + 1039] ^= 0x80; // last tag byte of chunk 1
-        add(
-            "stream_bad_tag",
-            t,
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(1),
-        );
+        add("stream_bad_tag", t, &h3000, None, c, "DecryptFailed", Some(1));
         let mut t = ct3000.clone();
         t[2080 + 5] ^= 1; // a ciphertext bit of the final chunk
-        add(
-            "stream_flipped_bit_final_chunk",
-            t,
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(2),
-        );
+        add("stream_flipped_bit_final_chunk", t, &h3000, None, c, "DecryptFailed", Some(2));
         let mut t = ct3000.clone();
         t[0] ^= 1;
-        add(
-            "stream_flipped_bit_first_chunk",
-            t,
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(0),
-        );
-        add(
-            "stream_truncated_at_boundary",
-            ct3000[..2080].to_vec(),
-            &h3000,
-            None,
-            c,
-            "Truncated",
-            None,
-        );
+        add("stream_flipped_bit_first_chunk", t, &h3000, None, c, "DecryptFailed", Some(0));
+        add("stream_truncated_at_boundary", ct3000[..2080].to_vec(), &h3000, None, c, "Truncated", None);
         add(
             "stream_truncated_at_boundary_with_size",
             ct3000[..2080].to_vec(),
@@ -196,40 +159,12 @@ fn generate_chunked() {
             "Truncated",
             None,
         );
-        add(
-            "stream_truncated_mid_chunk",
-            ct3000[..2500].to_vec(),
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(2),
-        );
-        add(
-            "stream_truncated_mid_chunk_with_size",
-            ct3000[..2500].to_vec(),
-            &h3000,
-            Some(3000),
-            c,
-            "Truncated",
-            None,
-        );
-        add(
-            "stream_truncated_inside_tag",
-            ct3000[..2080 + 10].to_vec(),
-            &h3000,
-            None,
-            c,
-            "Truncated",
-            None,
-        );
+        add("stream_truncated_mid_chunk", ct3000[..2500].to_vec(), &h3000, None, c, "DecryptFailed", Some(2));
+        add("stream_truncated_mid_chunk_with_size", ct3000[..2500].to_vec(), &h3000, Some(3000), c, "Truncated", None);
+        add("stream_truncated_inside_tag", ct3000[..2080 + 10].to_vec(), &h3000, None, c, "Truncated", None);
         add(
             "stream_missing_final",
-            seal(&[
-                (0, false, &p3000[..1024]),
-                (1, false, &p3000[1024..2048]),
-                (2, false, &p3000[2048..]),
-            ]),
+            seal(&[(0, false, &p3000[..1024]), (1, false, &p3000[1024..2048]), (2, false, &p3000[2048..])]),
             &h3000,
             None,
             c,
@@ -238,11 +173,7 @@ fn generate_chunked() {
         );
         add(
             "stream_two_finals",
-            seal(&[
-                (0, false, &p3000[..1024]),
-                (1, true, &p3000[1024..2048]),
-                (2, true, &p3000[2048..]),
-            ]),
+            seal(&[(0, false, &p3000[..1024]), (1, true, &p3000[1024..2048]), (2, true, &p3000[2048..])]),
             &h3000,
             None,
             c,
@@ -251,11 +182,7 @@ fn generate_chunked() {
         );
         add(
             "stream_final_first",
-            seal(&[
-                (0, true, &p3000[..1024]),
-                (1, false, &p3000[1024..2048]),
-                (2, true, &p3000[2048..]),
-            ]),
+            seal(&[(0, true, &p3000[..1024]), (1, false, &p3000[1024..2048]), (2, true, &p3000[2048..])]),
             &h3000,
             None,
             c,
@@ -264,206 +191,50 @@ fn generate_chunked() {
         );
         let mut t = ct2048.clone();
         t.extend_from_slice(&det("garbage", 40));
-        add(
-            "stream_trailing_garbage",
-            t,
-            &h2048,
-            None,
-            c,
-            "TrailingData",
-            None,
-        );
+        add("stream_trailing_garbage", t, &h2048, None, c, "TrailingData", None);
         let mut t = ct3000.clone();
         t.extend_from_slice(&det("garbage", 5));
-        add(
-            "stream_trailing_garbage_short",
-            t.clone(),
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(2),
-        );
-        add(
-            "stream_trailing_garbage_short_with_size",
-            t,
-            &h3000,
-            Some(3000),
-            c,
-            "TrailingData",
-            None,
-        );
+        add("stream_trailing_garbage_short", t.clone(), &h3000, None, c, "DecryptFailed", Some(2));
+        add("stream_trailing_garbage_short_with_size", t, &h3000, Some(3000), c, "TrailingData", None);
         let mut t = ct3000.clone();
         t.extend_from_slice(&ct3000[2080..]);
-        add(
-            "stream_final_chunk_repeated",
-            t,
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(2),
-        );
+        add("stream_final_chunk_repeated", t, &h3000, None, c, "DecryptFailed", Some(2));
         let mut t = ct3000[1040..2080].to_vec();
         t.extend_from_slice(&ct3000[..1040]);
         t.extend_from_slice(&ct3000[2080..]);
-        add(
-            "stream_reordered",
-            t,
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(0),
-        );
+        add("stream_reordered", t, &h3000, None, c, "DecryptFailed", Some(0));
         let mut t = ct3000[..1040].to_vec();
         t.extend_from_slice(&ct3000[2080..]);
-        add(
-            "stream_chunk_dropped",
-            t,
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(1),
-        );
+        add("stream_chunk_dropped", t, &h3000, None, c, "DecryptFailed", Some(1));
         let other = keys_for(suite, &format!("{name}/other-attachment"));
         let ct_other = seal_chunked(&other, cs, &p3000).unwrap();
         let mut t = ct3000.clone();
         t[1040..2080].copy_from_slice(&ct_other[1040..2080]);
-        add(
-            "stream_chunk_from_other_attachment",
-            t,
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(1),
-        );
-        add(
-            "stream_wrong_key",
-            ct_other.clone(),
-            &h3000,
-            None,
-            c,
-            "DecryptFailed",
-            Some(0),
-        );
+        add("stream_chunk_from_other_attachment", t, &h3000, None, c, "DecryptFailed", Some(1));
+        add("stream_wrong_key", ct_other.clone(), &h3000, None, c, "DecryptFailed", Some(0));
         add(
             "stream_empty_final_after_full_chunk",
-            seal(&[
-                (0, false, &p2048[..1024]),
-                (1, false, &p2048[1024..]),
-                (2, true, b""),
-            ]),
+            seal(&[(0, false, &p2048[..1024]), (1, false, &p2048[1024..]), (2, true, b"")]),
             &h2048,
             None,
             c,
             "BadCiphertextLength",
             None,
         );
-        add(
-            "stream_empty_ciphertext",
-            vec![],
-            &h3000,
-            None,
-            c,
-            "Truncated",
-            None,
-        );
-        add(
-            "stream_shorter_than_tag",
-            ct3000[..15].to_vec(),
-            &h3000,
-            None,
-            c,
-            "Truncated",
-            None,
-        );
-        add(
-            "stream_wrong_chunk_size",
-            ct3000.clone(),
-            &h3000,
-            None,
-            Some(2048),
-            "DecryptFailed",
-            Some(0),
-        );
-        add(
-            "stream_size_smaller_than_declared",
-            ct3000.clone(),
-            &h3000,
-            Some(3001),
-            c,
-            "Truncated",
-            None,
-        );
-        add(
-            "stream_size_larger_than_declared",
-            ct3000.clone(),
-            &h3000,
-            Some(2999),
-            c,
-            "TrailingData",
-            None,
-        );
-        add(
-            "hash_mismatch",
-            ct3000.clone(),
-            &h2048,
-            None,
-            c,
-            "HashMismatch",
-            None,
-        );
-        add(
-            "hash_mismatch_empty_plaintext",
-            seal_chunked(&k, cs, b"").unwrap(),
-            &h3000,
-            None,
-            c,
-            "HashMismatch",
-            None,
-        );
+        add("stream_empty_ciphertext", vec![], &h3000, None, c, "Truncated", None);
+        add("stream_shorter_than_tag", ct3000[..15].to_vec(), &h3000, None, c, "Truncated", None);
+        add("stream_wrong_chunk_size", ct3000.clone(), &h3000, None, Some(2048), "DecryptFailed", Some(0));
+        add("stream_size_smaller_than_declared", ct3000.clone(), &h3000, Some(3001), c, "Truncated", None);
+        add("stream_size_larger_than_declared", ct3000.clone(), &h3000, Some(2999), c, "TrailingData", None);
+        add("hash_mismatch", ct3000.clone(), &h2048, None, c, "HashMismatch", None);
+        add("hash_mismatch_empty_plaintext", seal_chunked(&k, cs, b"").unwrap(), &h3000, None, c, "HashMismatch", None);
         let os = seal_one_shot(&k, &p3000).unwrap();
         let mut t = os.clone();
         t[100] ^= 4;
-        add(
-            "oneshot_flipped_bit",
-            t,
-            &h3000,
-            None,
-            None,
-            "DecryptFailed",
-            Some(0),
-        );
-        add(
-            "oneshot_truncated",
-            os[..os.len() - 1].to_vec(),
-            &h3000,
-            None,
-            None,
-            "DecryptFailed",
-            Some(0),
-        );
-        add(
-            "oneshot_shorter_than_tag",
-            os[..10].to_vec(),
-            &h3000,
-            None,
-            None,
-            "Truncated",
-            None,
-        );
-        add(
-            "oneshot_hash_mismatch",
-            os.clone(),
-            &h2048,
-            None,
-            None,
-            "HashMismatch",
-            None,
-        );
+        add("oneshot_flipped_bit", t, &h3000, None, None, "DecryptFailed", Some(0));
+        add("oneshot_truncated", os[..os.len() - 1].to_vec(), &h3000, None, None, "DecryptFailed", Some(0));
+        add("oneshot_shorter_than_tag", os[..10].to_vec(), &h3000, None, None, "Truncated", None);
+        add("oneshot_hash_mismatch", os.clone(), &h2048, None, None, "HashMismatch", None);
         add(
             "oneshot_read_as_chunked",
             seal_one_shot(&k, &p3000[..1000]).unwrap(),
@@ -497,8 +268,7 @@ fn generate_content_type() {
     let n = det("ct/nonce", 32);
     let h = det("ct/hash", 32);
     let (tb, nb, hb) = (b64(&t), b64(&n), b64(&h));
-    let base =
-        format!("message/external-body; access-type=token; token={tb}; nonce={nb}; hash={hb}");
+    let base = format!("message/external-body; access-type=token; token={tb}; nonce={nb}; hash={hb}");
     let ok = |name: &str,
               suite: u16,
               input: String,
@@ -539,26 +309,89 @@ fn generate_content_type() {
     let long_token = b64(&det("ct/long", 513));
     let invalid = vec![
         bad("empty_string", String::new(), "Syntax"),
-        bad("wrong_media_type", format!("message/rfc822; access-type=token; token={tb}; nonce={nb}; hash={hb}"), "WrongMediaType"),
+        bad(
+            "wrong_media_type",
+            format!("message/rfc822; access-type=token; token={tb}; nonce={nb}; hash={hb}"),
+            "WrongMediaType",
+        ),
         bad("text_plain", "text/plain; charset=utf-8".into(), "WrongMediaType"),
         bad("missing_subtype", "message".into(), "Syntax"),
-        bad("access_type_url", format!("message/external-body; access-type=URL; token={tb}; nonce={nb}; hash={hb}"), "WrongAccessType"),
-        bad("missing_access_type", format!("message/external-body; token={tb}; nonce={nb}; hash={hb}"), "MissingParameter"),
-        bad("missing_token", format!("message/external-body; access-type=token; nonce={nb}; hash={hb}"), "MissingParameter"),
-        bad("missing_nonce", format!("message/external-body; access-type=token; token={tb}; hash={hb}"), "MissingParameter"),
-        bad("missing_hash", format!("message/external-body; access-type=token; token={tb}; nonce={nb}"), "MissingParameter"),
+        bad(
+            "access_type_url",
+            format!("message/external-body; access-type=URL; token={tb}; nonce={nb}; hash={hb}"),
+            "WrongAccessType",
+        ),
+        bad(
+            "missing_access_type",
+            format!("message/external-body; token={tb}; nonce={nb}; hash={hb}"),
+            "MissingParameter",
+        ),
+        bad(
+            "missing_token",
+            format!("message/external-body; access-type=token; nonce={nb}; hash={hb}"),
+            "MissingParameter",
+        ),
+        bad(
+            "missing_nonce",
+            format!("message/external-body; access-type=token; token={tb}; hash={hb}"),
+            "MissingParameter",
+        ),
+        bad(
+            "missing_hash",
+            format!("message/external-body; access-type=token; token={tb}; nonce={nb}"),
+            "MissingParameter",
+        ),
         bad("duplicate_token", format!("{base}; token={tb}"), "DuplicateParameter"),
         bad("duplicate_hash_other_case", format!("{base}; HASH={hb}"), "DuplicateParameter"),
         bad("duplicate_unknown_parameter", format!("{base}; name=a; name=b"), "DuplicateParameter"),
-        bad("injected_hash_after_quoted_token", format!("message/external-body; access-type=token; token=\"{tb}; hash={hb}\"; nonce={nb}"), "BadBase64"),
-        bad("nonce_too_short", format!("message/external-body; access-type=token; token={tb}; nonce={}; hash={hb}", b64(&n[..16])), "BadLength"),
-        bad("hash_too_long_for_suite", format!("message/external-body; access-type=token; token={tb}; nonce={nb}; hash={}", b64(&h48)), "BadLength"),
-        bad("base64_padding", format!("message/external-body; access-type=token; token=\"{}\"; nonce={nb}; hash={hb}", URL_SAFE_NO_PAD.encode(&t[..4]) + "=="), "BadBase64"),
-        bad("base64_standard_alphabet", format!("message/external-body; access-type=token; token=ab+c; nonce={nb}; hash={hb}"), "BadBase64"),
-        bad("base64_non_canonical_bits", format!("message/external-body; access-type=token; token=AB; nonce={nb}; hash={hb}"), "BadBase64"),
-        bad("empty_token_value", format!("message/external-body; access-type=token; token=; nonce={nb}; hash={hb}"), "Syntax"),
-        bad("empty_quoted_token", format!("message/external-body; access-type=token; token=\"\"; nonce={nb}; hash={hb}"), "BadTokenLength"),
-        bad("token_too_long", format!("message/external-body; access-type=token; token={long_token}; nonce={nb}; hash={hb}"), "BadTokenLength"),
+        bad(
+            "injected_hash_after_quoted_token",
+            format!("message/external-body; access-type=token; token=\"{tb}; hash={hb}\"; nonce={nb}"),
+            "BadBase64",
+        ),
+        bad(
+            "nonce_too_short",
+            format!("message/external-body; access-type=token; token={tb}; nonce={}; hash={hb}", b64(&n[..16])),
+            "BadLength",
+        ),
+        bad(
+            "hash_too_long_for_suite",
+            format!("message/external-body; access-type=token; token={tb}; nonce={nb}; hash={}", b64(&h48)),
+            "BadLength",
+        ),
+        bad(
+            "base64_padding",
+            format!(
+                "message/external-body; access-type=token; token=\"{}\"; nonce={nb}; hash={hb}",
+                URL_SAFE_NO_PAD.encode(&t[..4]) + "=="
+            ),
+            "BadBase64",
+        ),
+        bad(
+            "base64_standard_alphabet",
+            format!("message/external-body; access-type=token; token=ab+c; nonce={nb}; hash={hb}"),
+            "BadBase64",
+        ),
+        bad(
+            "base64_non_canonical_bits",
+            format!("message/external-body; access-type=token; token=AB; nonce={nb}; hash={hb}"),
+            "BadBase64",
+        ),
+        bad(
+            "empty_token_value",
+            format!("message/external-body; access-type=token; token=; nonce={nb}; hash={hb}"),
+            "Syntax",
+        ),
+        bad(
+            "empty_quoted_token",
+            format!("message/external-body; access-type=token; token=\"\"; nonce={nb}; hash={hb}"),
+            "BadTokenLength",
+        ),
+        bad(
+            "token_too_long",
+            format!("message/external-body; access-type=token; token={long_token}; nonce={nb}; hash={hb}"),
+            "BadTokenLength",
+        ),
         bad("chunk_size_too_small", format!("{base}; chunk-size=1023"), "BadChunkSize"),
         bad("chunk_size_too_large", format!("{base}; chunk-size=16777217"), "BadChunkSize"),
         bad("chunk_size_zero", format!("{base}; chunk-size=0"), "BadChunkSize"),
@@ -574,8 +407,16 @@ fn generate_content_type() {
         bad("unterminated_quote", format!("{base}; name=\"abc"), "Syntax"),
         bad("unterminated_comment", format!("{base} (comment"), "Syntax"),
         bad("missing_equals", format!("{base}; chunk-size"), "Syntax"),
-        bad("missing_semicolon", format!("message/external-body; access-type=token token={tb}; nonce={nb}; hash={hb}"), "Syntax"),
-        bad("rfc2231_continuation", format!("message/external-body; access-type=token; token*0={tb}; token*1=AA; nonce={nb}; hash={hb}"), "Rfc2231"),
+        bad(
+            "missing_semicolon",
+            format!("message/external-body; access-type=token token={tb}; nonce={nb}; hash={hb}"),
+            "Syntax",
+        ),
+        bad(
+            "rfc2231_continuation",
+            format!("message/external-body; access-type=token; token*0={tb}; token*1=AA; nonce={nb}; hash={hb}"),
+            "Rfc2231",
+        ),
         bad("rfc2231_extended_value", format!("{base}; size*=utf-8''12"), "Rfc2231"),
         bad("too_long", format!("{base}; x={}", "a".repeat(5000)), "TooLong"),
     ];

@@ -17,9 +17,7 @@ use mimi_attachments::CipherSuite;
 const SUITE: CipherSuite = CipherSuite::Mls128Dhkemx25519Aes128gcmSha256Ed25519;
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8).collect()
 }
 
 fn decrypt(r: &AttachmentRef, ct: &[u8]) -> Result<Vec<u8>, &'static str> {
@@ -36,13 +34,7 @@ fn decrypt(r: &AttachmentRef, ct: &[u8]) -> Result<Vec<u8>, &'static str> {
 /// ciphertext (handed over in memory: no network here).
 fn send(group: &Group, plaintext: &[u8], token: &[u8]) -> (String, Vec<u8>) {
     let hash = group.attachment_hash(plaintext).expect("hash");
-    let p = PendingAttachment::new(
-        group,
-        &hash,
-        plaintext.len() as u64,
-        Some(ChunkSize::default()),
-    )
-    .expect("derive");
+    let p = PendingAttachment::new(group, &hash, plaintext.len() as u64, Some(ChunkSize::default())).expect("derive");
     let ct = seal_chunked(p.keys(), ChunkSize::default(), plaintext).expect("seal");
     let r = p.complete(group, token).expect("complete");
     (r.external_body().to_content_type(), ct)
@@ -55,18 +47,11 @@ fn alice_sends_bob_decrypts_after_two_more_epochs() {
     let carol = Client::new(b"carol", SUITE).expect("carol");
     let outsider = Client::new(b"mallory", SUITE).expect("outsider");
     let mut ag = alice.create_group(Some(b"family")).expect("group");
-    let out = ag
-        .add_members(&[bob.key_package().expect("kp")])
-        .expect("add bob");
-    let mut bg = bob
-        .join_group(&out.welcome.expect("welcome"))
-        .expect("bob joins");
+    let out = ag.add_members(&[bob.key_package().expect("kp")]).expect("add bob");
+    let mut bg = bob.join_group(&out.welcome.expect("welcome")).expect("bob joins");
     assert_eq!((ag.epoch(), bg.epoch()), (1, 1));
     assert_eq!(
-        bg.members()
-            .iter()
-            .map(|m| m.identity.clone())
-            .collect::<Vec<_>>(),
+        bg.members().iter().map(|m| m.identity.clone()).collect::<Vec<_>>(),
         vec![b"alice".to_vec(), b"bob".to_vec()]
     );
 
@@ -75,24 +60,14 @@ fn alice_sends_bob_decrypts_after_two_more_epochs() {
     let (ct_type_big, ct_big) = send(&ag, &big, b"token-big");
     let (ct_type_empty, ct_empty) = send(&ag, b"", b"token-empty");
     let msg = ag.encrypt_message(ct_type_big.as_bytes()).expect("message");
-    let GroupEvent::Application {
-        sender,
-        epoch,
-        data: content,
-    } = bg.process_message(&msg).expect("bob processes")
+    let GroupEvent::Application { sender, epoch, data: content } = bg.process_message(&msg).expect("bob processes")
     else {
         panic!("not application")
     };
     assert_eq!((sender, epoch), (ag.own_leaf_index(), 1));
-    let ref_big = AttachmentRef::receive(
-        &bg,
-        std::str::from_utf8(&content).expect("utf8"),
-        sender,
-        epoch,
-    )
-    .expect("derive big");
-    let ref_empty =
-        AttachmentRef::receive(&bg, &ct_type_empty, sender, epoch).expect("derive empty");
+    let ref_big =
+        AttachmentRef::receive(&bg, std::str::from_utf8(&content).expect("utf8"), sender, epoch).expect("derive big");
+    let ref_empty = AttachmentRef::receive(&bg, &ct_type_empty, sender, epoch).expect("derive empty");
     // Bob stores the references as bytes.
     let stored_big = ref_big.to_bytes().expect("store");
     let stored_empty = ref_empty.to_bytes().expect("store");
@@ -100,42 +75,23 @@ fn alice_sends_bob_decrypts_after_two_more_epochs() {
     assert_eq!(ref_big.size, Some(5 << 20));
 
     // Epoch 2: Alice adds Carol. Epoch 3: Alice removes Carol.
-    let out = ag
-        .add_members(&[carol.key_package().expect("kp")])
-        .expect("add carol");
-    let GroupEvent::Commit {
-        epoch: 2, added, ..
-    } = bg.process_message(&out.commit).expect("bob: add")
-    else {
+    let out = ag.add_members(&[carol.key_package().expect("kp")]).expect("add carol");
+    let GroupEvent::Commit { epoch: 2, added, .. } = bg.process_message(&out.commit).expect("bob: add") else {
         panic!("not a commit")
     };
     assert_eq!(added, vec![b"carol".to_vec()]);
-    let mut cg = carol
-        .join_group(&out.welcome.expect("welcome"))
-        .expect("carol joins");
+    let mut cg = carol.join_group(&out.welcome.expect("welcome")).expect("carol joins");
     let carol_leaf = cg.own_leaf_index();
     // Carol is in epoch 2 and cannot derive the epoch-1 key.
-    assert_eq!(
-        AttachmentRef::receive(&cg, &ct_type_big, 0, 1)
-            .map_err(|e| e.code())
-            .err(),
-        Some("WrongEpoch")
-    );
+    assert_eq!(AttachmentRef::receive(&cg, &ct_type_big, 0, 1).map_err(|e| e.code()).err(), Some("WrongEpoch"));
     let out = ag.remove_members(&[carol_leaf]).expect("remove carol");
-    let GroupEvent::Commit {
-        epoch: 3,
-        removed,
-        self_removed: false,
-        ..
-    } = bg.process_message(&out.commit).expect("bob: remove")
+    let GroupEvent::Commit { epoch: 3, removed, self_removed: false, .. } =
+        bg.process_message(&out.commit).expect("bob: remove")
     else {
         panic!("not a commit")
     };
     assert_eq!(removed, vec![carol_leaf]);
-    let GroupEvent::Commit {
-        self_removed: true, ..
-    } = cg.process_message(&out.commit).expect("carol: removed")
-    else {
+    let GroupEvent::Commit { self_removed: true, .. } = cg.process_message(&out.commit).expect("carol: removed") else {
         panic!("not a commit")
     };
     assert!(!cg.is_active());
@@ -149,19 +105,9 @@ fn alice_sends_bob_decrypts_after_two_more_epochs() {
 
     // Carol (removed) cannot derive keys of a new attachment; nor can an outsider's group.
     let msg = ag.encrypt_message(ct_type_big.as_bytes()).expect("message");
-    assert!(
-        cg.process_message(&msg).is_err(),
-        "a removed member cannot read new messages"
-    );
-    assert_eq!(
-        AttachmentRef::receive(&cg, &ct_type_big, 0, 3)
-            .map_err(|e| e.code())
-            .err(),
-        Some("NotMember")
-    );
-    let og = outsider
-        .create_group(Some(b"family"))
-        .expect("outsider's own group with the same id");
+    assert!(cg.process_message(&msg).is_err(), "a removed member cannot read new messages");
+    assert_eq!(AttachmentRef::receive(&cg, &ct_type_big, 0, 3).map_err(|e| e.code()).err(), Some("NotMember"));
+    let og = outsider.create_group(Some(b"family")).expect("outsider's own group with the same id");
     let r = AttachmentRef::receive(&og, &ct_type_big, 0, og.epoch()).expect("derives some key");
     assert_eq!(decrypt(&r, &ct_big).err(), Some("DecryptFailed"));
 
@@ -170,32 +116,16 @@ fn alice_sends_bob_decrypts_after_two_more_epochs() {
     flipped[3 << 20] ^= 1;
     assert_eq!(decrypt(&ref_big, &flipped).err(), Some("DecryptFailed"));
     let sealed = ChunkSize::default().sealed();
-    assert_eq!(
-        decrypt(&ref_big, &ct_big[..ct_big.len() - sealed]).err(),
-        Some("Truncated")
-    );
+    assert_eq!(decrypt(&ref_big, &ct_big[..ct_big.len() - sealed]).err(), Some("Truncated"));
     let mut without_size = AttachmentRef::from_bytes(&stored_big).expect("restore");
     without_size.size = None;
-    assert_eq!(
-        decrypt(&without_size, &ct_big[..ct_big.len() - sealed]).err(),
-        Some("Truncated")
-    );
+    assert_eq!(decrypt(&without_size, &ct_big[..ct_big.len() - sealed]).err(), Some("Truncated"));
     // Bob attributes the message to the wrong sender (his own leaf): other keys.
     let (ct_type, ct) = send(&ag, b"hello", b"t");
     let wrong = AttachmentRef::receive(&bg, &ct_type, bg.own_leaf_index(), 3).expect("derives");
     assert_eq!(decrypt(&wrong, &ct).err(), Some("DecryptFailed"));
-    assert_eq!(
-        AttachmentRef::receive(&bg, &ct_type, 7, 3)
-            .map_err(|e| e.code())
-            .err(),
-        Some("NotMember")
-    );
-    assert_eq!(
-        AttachmentRef::receive(&bg, "text/plain", 0, 3)
-            .map_err(|e| e.code())
-            .err(),
-        Some("BadContentType")
-    );
+    assert_eq!(AttachmentRef::receive(&bg, &ct_type, 7, 3).map_err(|e| e.code()).err(), Some("NotMember"));
+    assert_eq!(AttachmentRef::receive(&bg, "text/plain", 0, 3).map_err(|e| e.code()).err(), Some("BadContentType"));
 }
 
 #[test]
@@ -203,31 +133,20 @@ fn one_shot_form_and_epoch_change_before_sending() {
     let alice = Client::new(b"alice", SUITE).expect("alice");
     let bob = Client::new(b"bob", SUITE).expect("bob");
     let mut ag = alice.create_group(None).expect("group");
-    let out = ag
-        .add_members(&[bob.key_package().expect("kp")])
-        .expect("add");
-    let bg = bob
-        .join_group(&out.welcome.expect("welcome"))
-        .expect("join");
+    let out = ag.add_members(&[bob.key_package().expect("kp")]).expect("add");
+    let bg = bob.join_group(&out.welcome.expect("welcome")).expect("join");
     let plain = data(1000, 9);
     let hash = ag.attachment_hash(&plain).expect("hash");
     let p = PendingAttachment::new(&ag, &hash, 1000, None).expect("derive");
     let ct = seal_one_shot(p.keys(), &plain).expect("seal");
-    let ct_type = p
-        .complete(&ag, b"tok")
-        .expect("complete")
-        .external_body()
-        .to_content_type();
+    let ct_type = p.complete(&ag, b"tok").expect("complete").external_body().to_content_type();
     assert!(!ct_type.contains("chunk-size"));
     let r = AttachmentRef::receive(&bg, &ct_type, 0, 1).expect("derive");
     assert_eq!(open_one_shot(r.keys(), &ct, &r.hash).expect("open"), plain);
     // If the epoch moves on between derivation and sending, completing fails: receivers would
     // derive in the new epoch and get other keys.
     ag.self_update().expect("update");
-    assert_eq!(
-        p.complete(&ag, b"tok").map_err(|e| e.code()).err(),
-        Some("WrongEpoch")
-    );
+    assert_eq!(p.complete(&ag, b"tok").map_err(|e| e.code()).err(), Some("WrongEpoch"));
 }
 
 #[test]
@@ -235,31 +154,20 @@ fn client_state_export_import_keeps_chatting() {
     let alice = Client::new(b"alice", SUITE).expect("alice");
     let bob = Client::new(b"bob", SUITE).expect("bob");
     let mut ag = alice.create_group(Some(b"g")).expect("group");
-    let out = ag
-        .add_members(&[bob.key_package().expect("kp")])
-        .expect("add");
-    let bg = bob
-        .join_group(&out.welcome.expect("welcome"))
-        .expect("join");
+    let out = ag.add_members(&[bob.key_package().expect("kp")]).expect("add");
+    let bg = bob.join_group(&out.welcome.expect("welcome")).expect("join");
     let state = bob.export_state().expect("export");
     drop(bg);
     drop(bob);
     let bob = Client::import_state(&state).expect("import");
     assert_eq!(bob.identity(), b"bob");
-    let mut bg = bob
-        .load_group(b"g")
-        .expect("load")
-        .expect("group is in the store");
+    assert_eq!(bob.group_ids(), vec![b"g".to_vec()]);
+    let mut bg = bob.load_group(b"g").expect("load").expect("group is in the store");
     let m = ag.encrypt_message(b"after reload").expect("msg");
-    let GroupEvent::Application { data, .. } = bg.process_message(&m).expect("process") else {
-        panic!()
-    };
+    let GroupEvent::Application { data, .. } = bg.process_message(&m).expect("process") else { panic!() };
     assert_eq!(data, b"after reload");
     let m = bg.encrypt_message(b"reply").expect("msg");
-    let GroupEvent::Application { data, sender, .. } = ag.process_message(&m).expect("process")
-    else {
-        panic!()
-    };
+    let GroupEvent::Application { data, sender, .. } = ag.process_message(&m).expect("process") else { panic!() };
     assert_eq!((data.as_slice(), sender), (&b"reply"[..], 1));
     assert!(Client::import_state(&state[..state.len() - 1]).is_err());
     assert!(bob.load_group(b"nope").expect("load").is_none());

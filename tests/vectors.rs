@@ -74,12 +74,8 @@ fn rfc9420_expand_with_label_and_derive_secret() {
         .expect("expand");
         assert_eq!(*out, h(&e["out"]), "ExpandWithLabel, suite {s:?}");
         let d = &c["derive_secret"];
-        let out = derive_secret(
-            s.hash(),
-            &h(&d["secret"]),
-            d["label"].as_str().expect("label").as_bytes(),
-        )
-        .expect("derive");
+        let out =
+            derive_secret(s.hash(), &h(&d["secret"]), d["label"].as_str().expect("label").as_bytes()).expect("derive");
         assert_eq!(*out, h(&d["out"]), "DeriveSecret, suite {s:?}");
         seen.push(s.id());
     }
@@ -123,49 +119,27 @@ fn attachment_key_schedule_vectors() {
         let hash = attachment_hash(s, &h(&c["plaintext"]));
         assert_eq!(hash, h(&c["attachment_hash"]), "{name}: attachment_hash");
         assert_eq!(
-            AttachmentContext::new(&hash, sender)
-                .to_bytes()
-                .expect("encode"),
+            AttachmentContext::new(&hash, sender).to_bytes().expect("encode"),
             h(&c["attachment_context"]),
             "{name}: context"
         );
-        let d = Derivation::from_epoch_exporter_secret(
-            s,
-            &h(&c["epoch_exporter_secret"]),
-            &hash,
-            sender,
-            &h(&c["nonce"]),
-        )
-        .expect("derivation");
-        assert_eq!(
-            d.exporter_secret.as_bytes(),
-            h(&c["attachment_exporter_secret"]),
-            "{name}: exporter secret"
-        );
-        assert_eq!(
-            d.secret.as_bytes(),
-            h(&c["attachment_secret"]),
-            "{name}: attachment_secret"
-        );
+        let d =
+            Derivation::from_epoch_exporter_secret(s, &h(&c["epoch_exporter_secret"]), &hash, sender, &h(&c["nonce"]))
+                .expect("derivation");
+        assert_eq!(d.exporter_secret.as_bytes(), h(&c["attachment_exporter_secret"]), "{name}: exporter secret");
+        assert_eq!(d.secret.as_bytes(), h(&c["attachment_secret"]), "{name}: attachment_secret");
         assert_eq!(d.keys.key(), h(&c["attachment_key"]), "{name}: key");
-        assert_eq!(
-            d.keys.nonce().to_vec(),
-            h(&c["attachment_nonce"]),
-            "{name}: nonce"
-        );
+        assert_eq!(d.keys.nonce().to_vec(), h(&c["attachment_nonce"]), "{name}: nonce");
     }
     assert_eq!(suites.len(), 7);
 }
 
 fn keys_of(c: &Value) -> AttachmentKeys {
-    AttachmentKeys::from_parts(suite(&c["cipher_suite"]), &h(&c["key"]), &h(&c["nonce"]))
-        .expect("keys")
+    AttachmentKeys::from_parts(suite(&c["cipher_suite"]), &h(&c["key"]), &h(&c["nonce"])).expect("keys")
 }
 
 fn chunk_size_of(c: &Value) -> Option<ChunkSize> {
-    c["chunk_size"]
-        .as_u64()
-        .map(|n| ChunkSize::new(n).expect("chunk size"))
+    c["chunk_size"].as_u64().map(|n| ChunkSize::new(n).expect("chunk size"))
 }
 
 /// Piece sizes to feed: whole, 1 byte, odd sizes straddling chunk and tag boundaries.
@@ -206,32 +180,16 @@ fn chunked_and_one_shot_valid_vectors() {
     for c in valid {
         let name = c["name"].as_str().expect("name");
         let keys = keys_of(c);
-        let (p, ct, hash) = (
-            h(&c["plaintext"]),
-            h(&c["ciphertext"]),
-            h(&c["attachment_hash"]),
-        );
+        let (p, ct, hash) = (h(&c["plaintext"]), h(&c["ciphertext"]), h(&c["attachment_hash"]));
         assert_eq!(attachment_hash(keys.suite(), &p), hash, "{name}: hash");
         match chunk_size_of(c) {
             None => {
-                assert_eq!(
-                    seal_one_shot(&keys, &p).expect("seal"),
-                    ct,
-                    "{name}: one-shot seal"
-                );
-                assert_eq!(
-                    open_one_shot(&keys, &ct, &hash).expect("open"),
-                    p,
-                    "{name}: one-shot open"
-                );
+                assert_eq!(seal_one_shot(&keys, &p).expect("seal"), ct, "{name}: one-shot seal");
+                assert_eq!(open_one_shot(&keys, &ct, &hash).expect("open"), p, "{name}: one-shot open");
             }
             Some(cs) => {
                 for piece in PIECES {
-                    assert_eq!(
-                        feed_encrypt(&keys, cs, &p, piece),
-                        ct,
-                        "{name}: encrypt in pieces of {piece}"
-                    );
+                    assert_eq!(feed_encrypt(&keys, cs, &p, piece), ct, "{name}: encrypt in pieces of {piece}");
                     for size in [None, Some(p.len() as u64)] {
                         assert_eq!(
                             feed_decrypt(&keys, cs, &ct, &hash, size, piece).as_deref(),
@@ -268,10 +226,7 @@ fn chunked_and_one_shot_invalid_vectors() {
             Some(cs) => {
                 let size = c["size"].as_u64();
                 for piece in PIECES {
-                    check(
-                        feed_decrypt(&keys, cs, &ct, &hash, size, piece),
-                        &format!("pieces of {piece}"),
-                    );
+                    check(feed_decrypt(&keys, cs, &ct, &hash, size, piece), &format!("pieces of {piece}"));
                 }
             }
         }
@@ -281,58 +236,26 @@ fn chunked_and_one_shot_invalid_vectors() {
 #[test]
 fn decryptor_releases_nothing_of_a_bad_chunk_and_withholds_the_final_one() {
     let v = json(CHUNKED);
-    let c = cases(&v, "invalid")
-        .iter()
-        .find(|c| c["name"] == "suite1-stream_bad_tag")
-        .expect("case");
+    let c = cases(&v, "invalid").iter().find(|c| c["name"] == "suite1-stream_bad_tag").expect("case");
     let keys = keys_of(c);
     let ct = h(&c["ciphertext"]);
-    let mut d = Decryptor::new(
-        &keys,
-        ChunkSize::new(1024).expect("cs"),
-        &h(&c["attachment_hash"]),
-        None,
-    )
-    .expect("d");
+    let mut d = Decryptor::new(&keys, ChunkSize::new(1024).expect("cs"), &h(&c["attachment_hash"]), None).expect("d");
     let mut out = vec![];
     // Chunk 0 is fine and is released once chunk 1 starts arriving; chunk 1 has a bad tag.
     d.update(&ct[..1041], &mut out).expect("chunk 0");
     assert_eq!(out.len(), 1024);
-    assert_eq!(
-        d.update(&ct[1041..], &mut out).map_err(|e| e.code()),
-        Err("DecryptFailed")
-    );
+    assert_eq!(d.update(&ct[1041..], &mut out).map_err(|e| e.code()), Err("DecryptFailed"));
     assert_eq!(out.len(), 1024, "no byte of the bad chunk was released");
-    assert_eq!(
-        d.update(b"", &mut out).map_err(|e| e.code()),
-        Err("DecryptFailed"),
-        "stays failed"
-    );
+    assert_eq!(d.update(b"", &mut out).map_err(|e| e.code()), Err("DecryptFailed"), "stays failed");
 
-    let c = cases(&v, "invalid")
-        .iter()
-        .find(|c| c["name"] == "suite1-hash_mismatch")
-        .expect("case");
+    let c = cases(&v, "invalid").iter().find(|c| c["name"] == "suite1-hash_mismatch").expect("case");
     let keys = keys_of(c);
     let ct = h(&c["ciphertext"]);
-    let mut d = Decryptor::new(
-        &keys,
-        ChunkSize::new(1024).expect("cs"),
-        &h(&c["attachment_hash"]),
-        None,
-    )
-    .expect("d");
+    let mut d = Decryptor::new(&keys, ChunkSize::new(1024).expect("cs"), &h(&c["attachment_hash"]), None).expect("d");
     let mut out = vec![];
     d.update(&ct, &mut out).expect("all chunks verify");
-    assert_eq!(
-        out.len(),
-        2048,
-        "the final chunk is withheld until the hash is checked"
-    );
-    assert_eq!(
-        d.finish(&mut out).map_err(|e| e.code()),
-        Err("HashMismatch")
-    );
+    assert_eq!(out.len(), 2048, "the final chunk is withheld until the hash is checked");
+    assert_eq!(d.finish(&mut out).map_err(|e| e.code()), Err("HashMismatch"));
     assert_eq!(out.len(), 2048);
 }
 
@@ -350,18 +273,10 @@ fn content_type_valid_vectors() {
         assert_eq!(r.token, h(&x["token"]), "{name}: token");
         assert_eq!(r.nonce, h(&x["nonce"]), "{name}: nonce");
         assert_eq!(r.hash, h(&x["hash"]), "{name}: hash");
-        assert_eq!(
-            r.chunk_size.map(|c| u64::from(c.get())),
-            x["chunk_size"].as_u64(),
-            "{name}: chunk-size"
-        );
+        assert_eq!(r.chunk_size.map(|c| u64::from(c.get())), x["chunk_size"].as_u64(), "{name}: chunk-size");
         assert_eq!(r.size, x["size"].as_u64(), "{name}: size");
         // The canonical form parses back to the same reference.
-        assert_eq!(
-            ExternalBody::parse(&r.to_content_type(), s).as_ref(),
-            Ok(&r),
-            "{name}: round trip"
-        );
+        assert_eq!(ExternalBody::parse(&r.to_content_type(), s).as_ref(), Ok(&r), "{name}: round trip");
     }
 }
 
@@ -374,14 +289,8 @@ fn content_type_invalid_vectors() {
         let name = c["name"].as_str().expect("name");
         let s = suite(&c["cipher_suite"]);
         let input = c["input"].as_str().expect("input");
-        let e = ExternalBodyIn::parse(input)
-            .and_then(|r| r.validate(s))
-            .expect_err(name);
-        assert_eq!(
-            e.kind(),
-            c["expect"].as_str().expect("expect"),
-            "{name}: {e}"
-        );
+        let e = ExternalBodyIn::parse(input).and_then(|r| r.validate(s)).expect_err(name);
+        assert_eq!(e.kind(), c["expect"].as_str().expect("expect"), "{name}: {e}");
         assert_eq!(Error::from(e).code(), "BadContentType");
     }
 }

@@ -15,14 +15,9 @@ fn prop(v: &JsValue, k: &str) -> JsValue {
 
 /// Asserts `r` failed with a JS `Error` named MimiAttachmentsError carrying `code`.
 fn assert_code<T>(r: Result<T, JsValue>, code: &str) -> JsValue {
-    let Err(e) = r else {
-        panic!("expected error {code}, got Ok")
-    };
+    let Err(e) = r else { panic!("expected error {code}, got Ok") };
     assert!(e.is_instance_of::<js_sys::Error>(), "not an Error object");
-    assert_eq!(
-        prop(&e, "name").as_string().as_deref(),
-        Some("MimiAttachmentsError")
-    );
+    assert_eq!(prop(&e, "name").as_string().as_deref(), Some("MimiAttachmentsError"));
     assert_eq!(prop(&e, "code").as_string().as_deref(), Some(code));
     let msg = e.dyn_ref::<js_sys::Error>().expect("Error").message();
     assert!(!String::from(msg).is_empty());
@@ -71,10 +66,7 @@ fn chunked_round_trip_through_the_incremental_api() {
     assert_eq!(pt, data);
     // Keys survive a store/restore through their parts.
     let k2 = AttachmentKeys::from_parts(k.cipher_suite(), &k.key(), &k.nonce()).expect("parts");
-    assert_eq!(
-        decrypt_chunked(&k2, &ct, &hash, 1024, None).expect("dec"),
-        data
-    );
+    assert_eq!(decrypt_chunked(&k2, &ct, &hash, 1024, None).expect("dec"), data);
 }
 
 #[test]
@@ -85,83 +77,37 @@ fn each_failure_has_its_own_code() {
     let ct = encrypt_chunked(&k, &data, Some(1024)).expect("enc");
     let mut flipped = ct.clone();
     flipped[1500] ^= 1;
-    let e = assert_code(
-        decrypt_chunked(&k, &flipped, &hash, 1024, None),
-        "DecryptFailed",
-    );
+    let e = assert_code(decrypt_chunked(&k, &flipped, &hash, 1024, None), "DecryptFailed");
     assert_eq!(prop(&e, "chunk").as_f64(), Some(1.0));
-    assert_code(
-        decrypt_chunked(&k, &ct[..2080], &hash, 1024, None),
-        "Truncated",
-    );
+    assert_code(decrypt_chunked(&k, &ct[..2080], &hash, 1024, None), "Truncated");
     let mut extra = ct.clone();
     extra.extend_from_slice(&[0; 20]);
-    assert_code(
-        decrypt_chunked(&k, &extra, &hash, 1024, Some(3000.0)),
-        "TrailingData",
-    );
-    assert_code(
-        decrypt_chunked(&k, &ct, &attachmentHash_(1, b"other"), 1024, None),
-        "HashMismatch",
-    );
+    assert_code(decrypt_chunked(&k, &extra, &hash, 1024, Some(3000.0)), "TrailingData");
+    assert_code(decrypt_chunked(&k, &ct, &attachmentHash_(1, b"other"), 1024, None), "HashMismatch");
     assert_code(decrypt_chunked(&k, &ct, &hash, 1000, None), "BadChunkSize");
-    assert_code(
-        decrypt_chunked(&k, &ct, &hash, 1024, Some(-1.0)),
-        "TooLarge",
-    );
+    assert_code(decrypt_chunked(&k, &ct, &hash, 1024, Some(-1.0)), "TooLarge");
     let os = encrypt_one_shot(&k, b"hello").expect("one-shot");
-    assert_eq!(
-        decrypt_one_shot(&k, &os, &attachmentHash_(1, b"hello")).expect("open"),
-        b"hello"
-    );
-    assert_code(
-        decrypt_one_shot(&k, &os[..3], &attachmentHash_(1, b"hello")),
-        "Truncated",
-    );
-    assert_code(
-        AttachmentKeys::from_parts(1, &[0; 32], &[0; 12]),
-        "InvalidLength",
-    );
+    assert_eq!(decrypt_one_shot(&k, &os, &attachmentHash_(1, b"hello")).expect("open"), b"hello");
+    assert_code(decrypt_one_shot(&k, &os[..3], &attachmentHash_(1, b"hello")), "Truncated");
+    assert_code(AttachmentKeys::from_parts(1, &[0; 32], &[0; 12]), "InvalidLength");
 }
 
 #[test]
 fn content_type_round_trip_and_errors() {
-    let r = ExternalBodyRef::new(
-        vec![1, 2, 3],
-        vec![4; 32],
-        vec![5; 32],
-        Some(262144),
-        Some(5.0),
-    )
-    .expect("ref");
+    let r = ExternalBodyRef::new(vec![1, 2, 3], vec![4; 32], vec![5; 32], Some(262144), Some(5.0)).expect("ref");
     let s = r.to_content_type();
-    assert!(
-        s.starts_with("message/external-body; access-type=token; token=AQID; "),
-        "{s}"
-    );
+    assert!(s.starts_with("message/external-body; access-type=token; token=AQID; "), "{s}");
     let p = ExternalBodyRef::parse(&s, 1).expect("parse");
     assert_eq!(
         (p.token(), p.nonce(), p.hash(), p.chunk_size(), p.size()),
-        (
-            vec![1, 2, 3],
-            vec![4; 32],
-            vec![5; 32],
-            Some(262144),
-            Some(5.0)
-        )
+        (vec![1, 2, 3], vec![4; 32], vec![5; 32], Some(262144), Some(5.0))
     );
     let e = assert_code(
         ExternalBodyRef::parse("message/external-body; access-type=token; token=AQID", 1),
         "BadContentType",
     );
-    assert_eq!(
-        prop(&e, "kind").as_string().as_deref(),
-        Some("MissingParameter")
-    );
+    assert_eq!(prop(&e, "kind").as_string().as_deref(), Some("MissingParameter"));
     let e = assert_code(ExternalBodyRef::parse(&s, 7), "BadContentType");
     assert_eq!(prop(&e, "kind").as_string().as_deref(), Some("BadLength"));
-    assert_code(
-        ExternalBodyRef::new(vec![1], vec![], vec![], Some(1), None),
-        "BadChunkSize",
-    );
+    assert_code(ExternalBodyRef::new(vec![1], vec![], vec![], Some(1), None), "BadChunkSize");
 }

@@ -1,8 +1,7 @@
-//! The JavaScript API (wasm32 only). Each export converts its inputs, calls one core function
-//! and converts the result; errors become `Error` objects with `name = "MimiAttachmentsError"`,
-//! a stable `code` (see [`crate::Error::code`]) and, for content types, a `kind`.
+//! The low-level JS API: suites, hashes, keys from a raw exporter secret, the content type, and
+//! in-memory one-shot / chunked encryption.
 
-use js_sys::{Reflect, Uint8Array};
+use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
 use crate::reference::{ExternalBody, ExternalBodyIn};
@@ -10,61 +9,21 @@ use crate::schedule;
 use crate::stream::{self, ChunkSize};
 use crate::{CipherSuite, Error};
 
-#[wasm_bindgen(typescript_custom_section)]
-const TS_ERRORS: &'static str = r#"
-/** Stable error codes carried by every `MimiAttachmentsError`. */
-export type MimiErrorCode =
-  | "UnknownCipherSuite" | "BadContentType" | "BadChunkSize" | "InvalidLength"
-  | "DecryptFailed" | "Truncated" | "TrailingData" | "BadCiphertextLength"
-  | "HashMismatch" | "TooLarge" | "Codec" | "Mls" | "Rng" | "InvalidState";
-/** What every function of this package throws (or rejects with). */
-export interface MimiAttachmentsError extends Error {
-  name: "MimiAttachmentsError";
-  code: MimiErrorCode;
-  /** For `BadContentType`: the defect, e.g. "MissingParameter", "BadBase64", "DuplicateParameter". */
-  kind?: string;
-  /** For `DecryptFailed`: the 0-based index of the chunk whose tag did not verify. */
-  chunk?: number;
-}
-"#;
+use super::error::{js_error, JsResult};
 
-/// Converts a core error into a JS `Error` with a stable `code`.
-pub(crate) fn js_error(e: Error) -> JsValue {
-    let err = js_sys::Error::new(&e.to_string());
-    err.set_name("MimiAttachmentsError");
-    let set = |k: &str, v: JsValue| {
-        // Setting a property on a fresh Error object cannot fail.
-        let _ = Reflect::set(&err, &JsValue::from_str(k), &v);
-    };
-    set("code", JsValue::from_str(e.code()));
-    match &e {
-        Error::BadContentType(c) => set("kind", JsValue::from_str(c.kind())),
-        Error::DecryptFailed { chunk } => set("chunk", JsValue::from_f64(*chunk as f64)),
-        _ => {}
-    }
-    err.into()
-}
-
-type JsResult<T> = Result<T, JsValue>;
-
-fn suite(id: u16) -> JsResult<CipherSuite> {
+pub(crate) fn suite(id: u16) -> JsResult<CipherSuite> {
     CipherSuite::from_u16(id).map_err(js_error)
 }
 
-fn chunk_size(n: Option<u32>) -> JsResult<ChunkSize> {
-    n.map_or(Ok(ChunkSize::default()), |n| ChunkSize::new(u64::from(n)))
-        .map_err(js_error)
+pub(crate) fn chunk_size(n: Option<u32>) -> JsResult<ChunkSize> {
+    n.map_or(Ok(ChunkSize::default()), |n| ChunkSize::new(u64::from(n))).map_err(js_error)
 }
 
-fn size_u64(size: Option<f64>) -> JsResult<Option<u64>> {
+pub(crate) fn size_u64(size: Option<f64>) -> JsResult<Option<u64>> {
     match size {
         None => Ok(None),
-        Some(s) if s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0 => {
-            Ok(Some(s as u64))
-        }
-        Some(_) => Err(js_error(Error::TooLarge(
-            "size must be a whole number of bytes below 2^53",
-        ))),
+        Some(s) if s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0 => Ok(Some(s as u64)),
+        Some(_) => Err(js_error(Error::TooLarge("size must be a whole number of bytes below 2^53"))),
     }
 }
 
@@ -92,7 +51,7 @@ pub fn random_nonce(#[wasm_bindgen(js_name = cipherSuite)] cipher_suite: u16) ->
 /// `attachment_key` and `attachment_nonce` of one attachment (secret material).
 /// Call `free()` when done: the key bytes in wasm memory are zeroized.
 #[wasm_bindgen]
-pub struct AttachmentKeys(schedule::AttachmentKeys);
+pub struct AttachmentKeys(pub(crate) schedule::AttachmentKeys);
 
 #[wasm_bindgen]
 impl AttachmentKeys {
@@ -124,9 +83,7 @@ impl AttachmentKeys {
         key: &[u8],
         nonce: &[u8],
     ) -> JsResult<AttachmentKeys> {
-        schedule::AttachmentKeys::from_parts(suite(cipher_suite)?, key, nonce)
-            .map(AttachmentKeys)
-            .map_err(js_error)
+        schedule::AttachmentKeys::from_parts(suite(cipher_suite)?, key, nonce).map(AttachmentKeys).map_err(js_error)
     }
 
     /// The cipher suite the keys belong to.
@@ -161,17 +118,8 @@ impl ExternalBodyRef {
         #[wasm_bindgen(js_name = chunkSize)] chunk_size: Option<u32>,
         size: Option<f64>,
     ) -> JsResult<ExternalBodyRef> {
-        let chunk_size = chunk_size
-            .map(|n| ChunkSize::new(u64::from(n)))
-            .transpose()
-            .map_err(js_error)?;
-        Ok(Self(ExternalBody {
-            token,
-            nonce,
-            hash,
-            chunk_size,
-            size: size_u64(size)?,
-        }))
+        let chunk_size = chunk_size.map(|n| ChunkSize::new(u64::from(n))).transpose().map_err(js_error)?;
+        Ok(Self(ExternalBody { token, nonce, hash, chunk_size, size: size_u64(size)? }))
     }
 
     /// Parses a content type and checks it against the group's cipher suite.
@@ -259,8 +207,7 @@ pub fn decrypt_chunked(
     size: Option<f64>,
 ) -> JsResult<Vec<u8>> {
     let cs = chunk_size(Some(chunk_size_bytes))?;
-    stream::open_chunked(&keys.0, cs, ciphertext, attachment_hash, size_u64(size)?)
-        .map_err(js_error)
+    stream::open_chunked(&keys.0, cs, ciphertext, attachment_hash, size_u64(size)?).map_err(js_error)
 }
 
 /// Incremental chunked-v1 encryption: feed pieces of any size, get sealed chunks back.
@@ -275,9 +222,7 @@ impl ChunkEncryptor {
         keys: &AttachmentKeys,
         #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: Option<u32>,
     ) -> JsResult<ChunkEncryptor> {
-        Ok(Self(Some(
-            stream::Encryptor::new(&keys.0, chunk_size(chunk_size_bytes)?).map_err(js_error)?,
-        )))
+        Ok(Self(Some(stream::Encryptor::new(&keys.0, chunk_size(chunk_size_bytes)?).map_err(js_error)?)))
     }
 
     /// Encrypts `data`; returns the chunks completed so far (possibly empty).
@@ -313,10 +258,7 @@ impl ChunkDecryptor {
         size: Option<f64>,
     ) -> JsResult<ChunkDecryptor> {
         let cs = chunk_size(Some(chunk_size_bytes))?;
-        Ok(Self(Some(
-            stream::Decryptor::new(&keys.0, cs, attachment_hash, size_u64(size)?)
-                .map_err(js_error)?,
-        )))
+        Ok(Self(Some(stream::Decryptor::new(&keys.0, cs, attachment_hash, size_u64(size)?).map_err(js_error)?)))
     }
 
     /// Decrypts `data`; returns the verified plaintext so far (possibly empty).

@@ -1,0 +1,204 @@
+//! Reading inputs in pieces (Blob / ReadableStream), options, progress and abort.
+
+use std::collections::VecDeque;
+
+use futures_util::StreamExt as _;
+use js_sys::{Function, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{AbortSignal, Blob, ReadableStream};
+
+use super::cipher::Backend;
+use super::error::describe;
+use crate::Error;
+
+fn get(o: &JsValue, k: &str) -> JsValue {
+    if o.is_object() {
+        Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+/// The options every streaming call takes (`EncryptOptions` / `DecryptOptions` in TypeScript).
+#[derive(Clone, Default)]
+pub struct Options {
+    on_progress: Option<Function>,
+    signal: Option<AbortSignal>,
+    /// AEAD implementation to use.
+    pub backend: Backend,
+    /// `chunkSize` (encrypt).
+    pub chunk_size: Option<u32>,
+    /// `oneShot` (encrypt).
+    pub one_shot: bool,
+    /// `offset`: first ciphertext byte to produce (encrypt; for resuming uploads).
+    pub offset: u64,
+    /// `type` of a resulting Blob.
+    pub blob_type: Option<String>,
+}
+
+impl Options {
+    /// Reads an options object (`undefined` gives the defaults).
+    pub fn from_js(v: &JsValue) -> Result<Self, Error> {
+        let bad = |what: &str| Error::InvalidArgument(format!("options.{what}"));
+        let mut o = Options::default();
+        if v.is_undefined() || v.is_null() {
+            return Ok(o);
+        }
+        if !v.is_object() {
+            return Err(Error::InvalidArgument("options must be an object".into()));
+        }
+        let p = get(v, "onProgress");
+        if !p.is_undefined() {
+            o.on_progress = Some(p.dyn_into::<Function>().map_err(|_| bad("onProgress must be a function"))?);
+        }
+        let s = get(v, "signal");
+        if !s.is_undefined() && !s.is_null() {
+            o.signal = Some(s.dyn_into::<AbortSignal>().map_err(|_| bad("signal must be an AbortSignal"))?);
+        }
+        let b = get(v, "backend");
+        if !b.is_undefined() {
+            o.backend = match b.as_string().as_deref() {
+                Some("auto") => Backend::Auto,
+                Some("webcrypto") => Backend::WebCrypto,
+                Some("wasm") => Backend::Wasm,
+                _ => return Err(bad("backend must be \"auto\", \"webcrypto\" or \"wasm\"")),
+            };
+        }
+        let c = get(v, "chunkSize");
+        if !c.is_undefined() {
+            let n = c.as_f64().filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= f64::from(u32::MAX));
+            o.chunk_size = Some(n.ok_or_else(|| bad("chunkSize must be a whole number"))? as u32);
+        }
+        let one = get(v, "oneShot");
+        if !one.is_undefined() {
+            o.one_shot = one.as_bool().ok_or_else(|| bad("oneShot must be a boolean"))?;
+        }
+        let off = get(v, "offset");
+        if !off.is_undefined() {
+            let n = off.as_f64().filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= 9_007_199_254_740_991.0);
+            o.offset = n.ok_or_else(|| bad("offset must be a whole number of bytes"))? as u64;
+        }
+        let t = get(v, "type");
+        if !t.is_undefined() {
+            o.blob_type = Some(t.as_string().ok_or_else(|| bad("type must be a string"))?);
+        }
+        Ok(o)
+    }
+
+    /// Fails with `Aborted` once the signal fired.
+    pub fn check_abort(&self) -> Result<(), Error> {
+        match &self.signal {
+            Some(s) if s.aborted() => Err(Error::Aborted),
+            _ => Ok(()),
+        }
+    }
+
+    /// Calls `onProgress({phase, loaded, total})`. Exceptions thrown by the callback are ignored.
+    pub fn progress(&self, phase: &str, loaded: u64, total: Option<u64>) {
+        if let Some(f) = &self.on_progress {
+            let o = Object::new();
+            let _ = Reflect::set(&o, &"phase".into(), &phase.into());
+            let _ = Reflect::set(&o, &"loaded".into(), &(loaded as f64).into());
+            let _ = Reflect::set(&o, &"total".into(), &total.map_or(JsValue::UNDEFINED, |t| (t as f64).into()));
+            let _ = f.call1(&JsValue::NULL, &o);
+        }
+    }
+}
+
+/// A `Blob`, `ReadableStream` or `Uint8Array`/`ArrayBuffer` input as a byte stream.
+pub fn input_stream(input: &JsValue) -> Result<ReadableStream, Error> {
+    if let Some(b) = input.dyn_ref::<Blob>() {
+        return Ok(b.stream());
+    }
+    if let Some(s) = input.dyn_ref::<ReadableStream>() {
+        return Ok(s.clone());
+    }
+    if input.is_instance_of::<Uint8Array>() || input.is_instance_of::<js_sys::ArrayBuffer>() {
+        let parts = js_sys::Array::of1(input);
+        let b = Blob::new_with_u8_array_sequence(&parts).map_err(|e| Error::Io(describe(&e)))?;
+        return Ok(b.stream());
+    }
+    Err(Error::InvalidArgument("input must be a Blob, a ReadableStream or a Uint8Array".into()))
+}
+
+/// Pulls `Uint8Array` pieces from a stream and hands out pieces of exactly the size asked for:
+/// a view of the current piece when it holds enough (no copy), else one assembled copy.
+pub struct Accumulator {
+    stream: wasm_streams::readable::IntoStream<'static>,
+    pending: VecDeque<Uint8Array>,
+    len: usize,
+    ended: bool,
+    /// Bytes pulled so far.
+    pub read: u64,
+}
+
+impl Accumulator {
+    /// Reads `raw`.
+    pub fn new(raw: ReadableStream) -> Self {
+        let stream = wasm_streams::ReadableStream::from_raw(raw).into_stream();
+        Self { stream, pending: VecDeque::new(), len: 0, ended: false, read: 0 }
+    }
+
+    /// Bytes buffered now.
+    pub fn buffered(&self) -> usize {
+        self.len
+    }
+
+    /// Pulls until at least `n` bytes are buffered or the input ended.
+    pub async fn fill(&mut self, n: usize) -> Result<(), Error> {
+        while self.len < n && !self.ended {
+            match self.stream.next().await {
+                None => self.ended = true,
+                Some(Err(e)) => return Err(Error::Io(describe(&e))),
+                Some(Ok(v)) => {
+                    let piece = v
+                        .dyn_into::<Uint8Array>()
+                        .map_err(|_| Error::Io("the stream yielded something other than a Uint8Array".into()))?;
+                    let l = piece.length() as usize;
+                    if l > 0 {
+                        self.len += l;
+                        self.read += l as u64;
+                        self.pending.push_back(piece);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `min(n, buffered)` bytes.
+    pub fn take(&mut self, n: usize) -> Uint8Array {
+        let n = n.min(self.len);
+        if let Some(front) = self.pending.front() {
+            let fl = front.length() as usize;
+            if fl >= n {
+                let out = front.subarray(0, n as u32);
+                if fl == n {
+                    self.pending.pop_front();
+                } else {
+                    let rest = front.subarray(n as u32, fl as u32);
+                    if let Some(f) = self.pending.front_mut() {
+                        *f = rest;
+                    }
+                }
+                self.len -= n;
+                return out;
+            }
+        }
+        let out = Uint8Array::new_with_length(n as u32);
+        let mut at = 0usize;
+        while at < n {
+            let Some(front) = self.pending.pop_front() else { break };
+            let fl = front.length() as usize;
+            let k = fl.min(n - at);
+            out.set(&front.subarray(0, k as u32), at as u32);
+            if k < fl {
+                self.pending.push_front(front.subarray(k as u32, fl as u32));
+            }
+            at += k;
+        }
+        self.len -= at;
+        out
+    }
+}

@@ -1,0 +1,13 @@
+//! The JavaScript API (wasm32 only). Exports convert their inputs, call the core, and convert
+//! the results; errors become `Error` objects with `name = "MimiAttachmentsError"`, a stable
+//! `code` (see [`crate::Error::code`]) and details.
+
+mod basic;
+pub mod cipher;
+mod client;
+pub mod error;
+pub mod io;
+pub mod pipeline;
+
+pub use basic::*;
+pub use client::*;

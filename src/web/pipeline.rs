@@ -1,0 +1,326 @@
+//! Streaming encryption and decryption over browser streams, with bounded memory: at most one
+//! sealed chunk plus one input piece is held at a time, and ciphertext/plaintext never pass
+//! through wasm memory on the WebCrypto path (only the hash input is copied in, chunk by chunk).
+
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+use web_sys::{Blob, ReadableStream};
+use zeroize::Zeroizing;
+
+use super::cipher::ChunkCipher;
+use super::error::{describe, js_error};
+use super::io::{input_stream, Accumulator, Options};
+use crate::schedule::AttachmentKeys;
+use crate::stream::{chunk_aad, chunk_count, chunk_nonce, ChunkSize, ReadPlan};
+use crate::suite::{HashAlg, Hasher, AEAD_TAG_LEN};
+use crate::Error;
+
+/// Largest attachment accepted in the one-shot form (it is encrypted and decrypted in one
+/// piece, in memory): 64 MiB. Larger files must use chunked v1.
+pub const ONE_SHOT_MAX: u64 = 64 << 20;
+
+/// Hash pieces larger than this are fed to the hash in slices (bounds the wasm copy).
+const HASH_SLICE: u32 = 1 << 20;
+
+/// Feeds a JS byte array to a hasher through a reusable wasm buffer.
+fn hash_js(hasher: &mut Hasher, scratch: &mut Zeroizing<Vec<u8>>, data: &Uint8Array) {
+    let len = data.length();
+    let mut at = 0;
+    while at < len {
+        let end = (at + HASH_SLICE).min(len);
+        let part = data.subarray(at, end);
+        scratch.resize((end - at) as usize, 0);
+        part.copy_to(scratch);
+        hasher.update(scratch);
+        at = end;
+    }
+}
+
+/// `Hash(input)` and the input's length, reading the input once.
+pub async fn hash_input(
+    hash: HashAlg,
+    input: &JsValue,
+    opts: &Options,
+    total: Option<u64>,
+) -> Result<(Vec<u8>, u64), Error> {
+    let mut acc = Accumulator::new(input_stream(input)?);
+    let mut hasher = Hasher::new(hash);
+    let mut scratch = Zeroizing::new(Vec::new());
+    loop {
+        opts.check_abort()?;
+        acc.fill(4 << 20).await?;
+        if acc.buffered() == 0 {
+            break;
+        }
+        let piece = acc.take(4 << 20);
+        hash_js(&mut hasher, &mut scratch, &piece);
+        opts.progress("hash", acc.read, total);
+    }
+    Ok((hasher.finalize(), acc.read))
+}
+
+/// `Some(N)` for chunked v1, `None` for one-shot.
+type Format = Option<ChunkSize>;
+
+struct Encrypt {
+    keys: AttachmentKeys,
+    format: Format,
+    blob: Blob,
+    size: u64,
+    opts: Options,
+    cipher: Option<ChunkCipher>,
+    acc: Option<Accumulator>,
+    index: u64,
+    chunks: u64,
+    skip: u32,
+    done: bool,
+    produced: u64,
+}
+
+impl Encrypt {
+    async fn next(&mut self) -> Option<Result<JsValue, JsValue>> {
+        if self.done {
+            return None;
+        }
+        let r = self.step().await;
+        if r.is_err() {
+            self.done = true;
+        }
+        Some(r.map(JsValue::from).map_err(js_error))
+    }
+
+    async fn step(&mut self) -> Result<Uint8Array, Error> {
+        self.opts.check_abort()?;
+        if self.cipher.is_none() {
+            self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
+        }
+        let (Some(cipher), Some(acc)) = (&self.cipher, &mut self.acc) else {
+            return Err(Error::InvalidState("encryption pipeline not initialised"));
+        };
+        let (want, nonce, aad, last) = match self.format {
+            None => (self.size, *self.keys.nonce(), &b""[..], true),
+            Some(cs) => {
+                let last = self.index + 1 == self.chunks;
+                let want = if last { self.size - self.index * u64::from(cs.get()) } else { u64::from(cs.get()) };
+                (want, chunk_nonce(self.keys.nonce(), self.index)?, chunk_aad(last), last)
+            }
+        };
+        let want = usize::try_from(want).map_err(|_| Error::TooLarge("chunk"))?;
+        acc.fill(want).await?;
+        if acc.buffered() < want {
+            return Err(Error::Io("the file is shorter than when it was hashed".into()));
+        }
+        let pt = acc.take(want);
+        if last {
+            acc.fill(1).await?;
+            if acc.buffered() > 0 {
+                return Err(Error::Io("the file is longer than when it was hashed".into()));
+            }
+        }
+        let mut sealed = cipher.seal(&nonce, aad, &pt).await?;
+        self.index += 1;
+        self.done = last;
+        if self.skip > 0 {
+            sealed = sealed.subarray(self.skip.min(sealed.length()), sealed.length());
+            self.skip = 0;
+        }
+        self.produced += u64::from(sealed.length());
+        self.opts.progress("encrypt", self.produced, None);
+        Ok(sealed)
+    }
+}
+
+/// The ciphertext of `blob` (which hashes to the keys' attachment) as a `ReadableStream`,
+/// starting at ciphertext byte `opts.offset` (to resume an upload). Reads the Blob lazily, as the
+/// stream is pulled.
+pub fn encrypt_stream(
+    keys: AttachmentKeys,
+    format: Format,
+    blob: Blob,
+    opts: Options,
+) -> Result<ReadableStream, Error> {
+    let size = blob.size() as u64;
+    let (chunks, start_chunk, skip, plain_start) = match format {
+        None => {
+            if size > ONE_SHOT_MAX {
+                return Err(Error::TooLarge("the one-shot form is limited to 64 MiB: use chunked"));
+            }
+            if opts.offset > size + AEAD_TAG_LEN as u64 {
+                return Err(Error::InvalidArgument("offset past the end of the ciphertext".into()));
+            }
+            (1, 0, opts.offset as u32, 0)
+        }
+        Some(cs) => {
+            let n = chunk_count(size, cs)?;
+            let s = cs.sealed() as u64;
+            let start = opts.offset / s;
+            if opts.offset > crate::stream::ciphertext_len(size, cs)? || (start >= n && opts.offset > 0) {
+                return Err(Error::InvalidArgument("offset past the end of the ciphertext".into()));
+            }
+            (n, start, (opts.offset % s) as u32, start * u64::from(cs.get()))
+        }
+    };
+    let slice = blob.slice_with_f64_and_f64(plain_start as f64, size as f64).map_err(|e| Error::Io(describe(&e)))?;
+    let state = Encrypt {
+        keys,
+        format,
+        blob: slice.clone(),
+        size,
+        opts,
+        cipher: None,
+        acc: Some(Accumulator::new(slice.stream())),
+        index: start_chunk,
+        chunks,
+        skip,
+        done: false,
+        produced: 0,
+    };
+    let _ = &state.blob;
+    let s = futures_util::stream::unfold(state, |mut st| async move { st.next().await.map(|item| (item, st)) });
+    Ok(wasm_streams::ReadableStream::from_stream(s).into_raw())
+}
+
+struct Decrypt {
+    keys: AttachmentKeys,
+    format: Format,
+    hash: Vec<u8>,
+    size: Option<u64>,
+    opts: Options,
+    cipher: Option<ChunkCipher>,
+    acc: Accumulator,
+    plan: Option<ReadPlan>,
+    hasher: Option<Hasher>,
+    scratch: Zeroizing<Vec<u8>>,
+    done: bool,
+    produced: u64,
+}
+
+impl Decrypt {
+    async fn next(&mut self) -> Option<Result<JsValue, JsValue>> {
+        if self.done {
+            return None;
+        }
+        let r = self.step().await;
+        if r.is_err() {
+            self.done = true;
+        }
+        Some(r.map(JsValue::from).map_err(js_error))
+    }
+
+    fn check_hash(&mut self) -> Result<(), Error> {
+        let h = self.hasher.take().ok_or(Error::InvalidState("hash already checked"))?;
+        if crate::stream::hash_matches(h, &self.hash) {
+            Ok(())
+        } else {
+            Err(Error::HashMismatch)
+        }
+    }
+
+    async fn step(&mut self) -> Result<Uint8Array, Error> {
+        self.opts.check_abort()?;
+        if self.cipher.is_none() {
+            self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
+        }
+        let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
+        let pt = match (self.format, &mut self.plan) {
+            (None, _) => {
+                let max = (ONE_SHOT_MAX as usize) + AEAD_TAG_LEN;
+                self.acc.fill(max + 1).await?;
+                if self.acc.buffered() > max {
+                    return Err(Error::TooLarge("the one-shot form is limited to 64 MiB"));
+                }
+                if self.acc.buffered() < AEAD_TAG_LEN {
+                    return Err(Error::Truncated("shorter than an AEAD tag"));
+                }
+                let n = self.acc.buffered();
+                let sealed = self.acc.take(n);
+                let pt =
+                    cipher.open(self.keys.nonce(), b"", &sealed).await?.ok_or(Error::DecryptFailed { chunk: 0 })?;
+                if let Some(h) = &mut self.hasher {
+                    hash_js(h, &mut self.scratch, &pt);
+                }
+                self.check_hash()?;
+                self.done = true;
+                pt
+            }
+            (Some(_), Some(plan)) => {
+                let s = plan.sealed_len();
+                self.acc.fill(s + 1).await?;
+                let last = self.acc.buffered() <= s;
+                let sealed = self.acc.take(s);
+                let i = if last { plan.last(sealed.length() as usize)? } else { plan.not_last()? };
+                let nonce = chunk_nonce(self.keys.nonce(), i)?;
+                let pt = match cipher.open(&nonce, chunk_aad(last), &sealed).await? {
+                    Some(pt) => pt,
+                    None => {
+                        let other = cipher.open(&nonce, chunk_aad(!last), &sealed).await?.is_some();
+                        return Err(ReadPlan::failure(i, last, other));
+                    }
+                };
+                if let Some(h) = &mut self.hasher {
+                    hash_js(h, &mut self.scratch, &pt);
+                }
+                if last {
+                    self.check_hash()?;
+                    self.done = true;
+                }
+                pt
+            }
+            (Some(_), None) => return Err(Error::InvalidState("no read plan")),
+        };
+        self.produced += u64::from(pt.length());
+        self.opts.progress("decrypt", self.produced, self.size);
+        Ok(pt)
+    }
+}
+
+/// Decrypts `input` (Blob, ReadableStream or Uint8Array) into a `ReadableStream` of plaintext.
+/// Every chunk is verified before it is enqueued; the final chunk only after the whole-file hash
+/// matched. On any failure the stream errors with a `MimiAttachmentsError`.
+pub fn decrypt_stream(
+    keys: AttachmentKeys,
+    format: Format,
+    hash: &[u8],
+    size: Option<u64>,
+    input: &JsValue,
+    opts: Options,
+) -> Result<ReadableStream, Error> {
+    crate::error::check_len("attachment_hash", keys.suite().nh(), hash.len())?;
+    let plan = format.map(|cs| ReadPlan::new(cs, size)).transpose()?;
+    let state = Decrypt {
+        hasher: Some(Hasher::new(keys.suite().hash())),
+        keys,
+        format,
+        hash: hash.to_vec(),
+        size,
+        opts,
+        cipher: None,
+        acc: Accumulator::new(input_stream(input)?),
+        plan,
+        scratch: Zeroizing::new(Vec::new()),
+        done: false,
+        produced: 0,
+    };
+    let s = futures_util::stream::unfold(state, |mut st| async move { st.next().await.map(|item| (item, st)) });
+    Ok(wasm_streams::ReadableStream::from_stream(s).into_raw())
+}
+
+/// Reads a stream of `Uint8Array`s into a `Blob`, grouping pieces into parts of ~16 MiB (a Blob
+/// of many small parts is slow to build and read).
+pub async fn collect_blob(stream: ReadableStream, blob_type: Option<&str>) -> Result<Blob, Error> {
+    const PART: usize = 16 << 20;
+    let mut acc = Accumulator::new(stream);
+    let parts = js_sys::Array::new();
+    loop {
+        acc.fill(PART).await?;
+        if acc.buffered() == 0 {
+            break;
+        }
+        parts.push(&acc.take(PART));
+    }
+    let bag = web_sys::BlobPropertyBag::new();
+    if let Some(t) = blob_type {
+        bag.set_type(t);
+    }
+    Blob::new_with_u8_array_sequence_and_options(&parts, &bag).map_err(|e| Error::Platform(describe(&e)))
+}

@@ -1,0 +1,133 @@
+//! The browser pipelines (Blob/ReadableStream in, ReadableStream out) against the frozen
+//! vectors, on both AEAD backends: WebCrypto (AES-GCM suites) and RustCrypto compiled to wasm.
+//! Valid cases must encrypt to exactly the vector's ciphertext and decrypt back; invalid cases
+//! must error the stream with the vector's code. Browser only.
+#![cfg(target_arch = "wasm32")]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use futures_util::StreamExt as _;
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use mimi_attachments::stream::ChunkSize;
+use mimi_attachments::web::io::Options;
+use mimi_attachments::web::pipeline::{decrypt_stream, encrypt_stream};
+use mimi_attachments::{AttachmentKeys, CipherSuite};
+use serde_json::Value;
+use wasm_bindgen::JsCast;
+use web_sys::{Blob, ReadableStream};
+
+const CHUNKED: &str = include_str!("vectors/chunked.json");
+
+fn h(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().expect("hex")).expect("hex")
+}
+
+fn opts(backend: &str) -> Options {
+    let o = Object::new();
+    Reflect::set(&o, &"backend".into(), &backend.into()).expect("set");
+    Options::from_js(&o).expect("options")
+}
+
+/// A Blob of `data` made of several parts of odd sizes, so that stream pieces straddle chunks.
+fn blob(data: &[u8]) -> Blob {
+    let parts = Array::new();
+    for p in data.chunks(777) {
+        parts.push(&Uint8Array::from(p));
+    }
+    Blob::new_with_u8_array_sequence(&parts).expect("blob")
+}
+
+/// Reads a stream to the end: Ok(bytes) or Err(error code).
+async fn read_all(s: ReadableStream) -> Result<Vec<u8>, String> {
+    let mut st = wasm_streams::ReadableStream::from_raw(s).into_stream();
+    let mut out = vec![];
+    while let Some(item) = st.next().await {
+        match item {
+            Ok(v) => out.extend(v.dyn_into::<Uint8Array>().expect("Uint8Array").to_vec()),
+            Err(e) => {
+                assert!(e.is_instance_of::<js_sys::Error>(), "stream errored with a non-Error");
+                return Err(Reflect::get(&e, &"code".into()).expect("code").as_string().unwrap_or_default());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn backends(suite: CipherSuite) -> &'static [&'static str] {
+    match suite.aead() {
+        mimi_attachments::suite::AeadAlg::ChaCha20Poly1305 => &["wasm"],
+        _ => &["webcrypto", "wasm"],
+    }
+}
+
+fn case(c: &Value) -> (AttachmentKeys, Option<ChunkSize>) {
+    let suite = CipherSuite::from_u16(c["cipher_suite"].as_u64().expect("suite") as u16).expect("suite");
+    let keys = AttachmentKeys::from_parts(suite, &h(&c["key"]), &h(&c["nonce"])).expect("keys");
+    (keys, c["chunk_size"].as_u64().map(|n| ChunkSize::new(n).expect("cs")))
+}
+
+#[test]
+async fn valid_vectors_on_both_backends() {
+    let v: Value = serde_json::from_str(CHUNKED).expect("json");
+    let mut runs = 0;
+    for c in v["valid"].as_array().expect("valid") {
+        let name = c["name"].as_str().expect("name");
+        let (keys, format) = case(c);
+        let (p, ct, hash) = (h(&c["plaintext"]), h(&c["ciphertext"]), h(&c["attachment_hash"]));
+        for backend in backends(keys.suite()) {
+            let enc = encrypt_stream(keys.clone(), format, blob(&p), opts(backend)).expect("encrypt");
+            assert_eq!(read_all(enc).await.as_deref(), Ok(&ct[..]), "{name} on {backend}: encrypt");
+            for size in [None, Some(p.len() as u64)] {
+                let dec = decrypt_stream(keys.clone(), format, &hash, size, &blob(&ct).into(), opts(backend))
+                    .expect("decrypt");
+                assert_eq!(read_all(dec).await.as_deref(), Ok(&p[..]), "{name} on {backend}: decrypt");
+            }
+            runs += 1;
+        }
+    }
+    assert_eq!(runs, 56 + 40, "56 cases, 40 of them also on WebCrypto");
+}
+
+#[test]
+async fn invalid_vectors_on_both_backends() {
+    let v: Value = serde_json::from_str(CHUNKED).expect("json");
+    let mut runs = 0;
+    for c in v["invalid"].as_array().expect("invalid") {
+        let name = c["name"].as_str().expect("name");
+        let (keys, format) = case(c);
+        let (ct, hash) = (h(&c["ciphertext"]), h(&c["attachment_hash"]));
+        let expect = c["expect"].as_str().expect("expect");
+        for backend in backends(keys.suite()) {
+            let r =
+                match decrypt_stream(keys.clone(), format, &hash, c["size"].as_u64(), &blob(&ct).into(), opts(backend))
+                {
+                    Ok(s) => read_all(s).await,
+                    Err(e) => Err(e.code().to_string()),
+                };
+            assert_eq!(r.err().as_deref(), Some(expect), "{name} on {backend}");
+            runs += 1;
+        }
+    }
+    assert!(runs >= 150, "{runs}");
+}
+
+#[test]
+async fn encrypt_resumes_at_any_ciphertext_offset() {
+    let keys = AttachmentKeys::from_parts(CipherSuite::ALL[0], &[3; 16], &[4; 12]).expect("keys");
+    let cs = ChunkSize::new(1024).expect("cs");
+    let p: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let full = read_all(encrypt_stream(keys.clone(), Some(cs), blob(&p), opts("webcrypto")).expect("enc"))
+        .await
+        .expect("full");
+    for offset in [0usize, 1, 1039, 1040, 1041, 3000, full.len() - 1, full.len()] {
+        let o = Object::new();
+        Reflect::set(&o, &"offset".into(), &(offset as f64).into()).expect("set");
+        let s = encrypt_stream(keys.clone(), Some(cs), blob(&p), Options::from_js(&o).expect("opts")).expect("enc");
+        assert_eq!(read_all(s).await.expect("tail"), full[offset..], "offset {offset}");
+    }
+    let o = Object::new();
+    Reflect::set(&o, &"offset".into(), &((full.len() + 1) as f64).into()).expect("set");
+    let r = encrypt_stream(keys, Some(cs), blob(&p), Options::from_js(&o).expect("opts"));
+    assert_eq!(r.err().map(|e| e.code()), Some("InvalidArgument"));
+}
