@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$PATH"   # npm's wasm-opt
 wasm-pack build --release --target web --out-dir pkg
 node www/demo-cli.mjs "$@"

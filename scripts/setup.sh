@@ -36,7 +36,15 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WBG\b" || ! command -v wasm
   cargo install --locked wasm-bindgen-cli --version "=$WBG" || cargo install wasm-bindgen-cli --version "=$WBG"
 fi
 
-# 5. Python's `cryptography` for the independent vector check.
+# 5. npm dev dependencies: playwright-core (drives Debian's Chromium; never downloads a browser),
+#    typescript (checks the generated types), binaryen@132 (wasm-opt; Debian's breaks the module).
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dev dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 6. Python's `cryptography` for the independent vector check.
 if ! python3 -c "import cryptography" 2>/dev/null; then
   say "installing python cryptography (pip)"
   python3 -m pip install --quiet cryptography

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 
+export PATH="$PWD/node_modules/.bin:$PATH"   # npm's wasm-opt, tsc
 LOG=$(mktemp -d)
 passed=0; failed=0; problems=()
 count() { # sums "N passed; M failed" of cargo/wasm-bindgen-test result lines in $1
@@ -31,7 +32,7 @@ step() { # step NAME MIN_PASSED CMD...: runs CMD, counts its tests, requires at 
 }
 
 export CARGO_TERM_COLOR=never
-step native 19 cargo test --workspace
+step native 22 cargo test --workspace
 echo "=== vectors: independent Python check"
 if python3 tests/vectors/check_vectors.py >"$LOG/py.log" 2>&1; then
   n=$(grep -Eo '[0-9]+ passed' "$LOG/py.log" | awk '{print $1}'); passed=$((passed + n)); echo "    vectors: $n passed"
@@ -41,10 +42,14 @@ fi
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export CHROMEDRIVER=/usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT=300
-step browser 13 cargo test -p mimi-attachments --target wasm32-unknown-unknown
+step browser 19 cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step pkg-web 0 wasm-pack build --release --target web --out-dir pkg
 step pkg-bundler 0 wasm-pack build --release --target bundler --out-dir pkg-bundler
 step node-smoke 1 node www/demo-cli.mjs --self-test
+step browser-js 8 node tests/browser/run.mjs --big
+echo "=== types: tsc --strict on tests/ts/consumer.ts"
+if tsc -p tests/ts/tsconfig.json >"$LOG/tsc.log" 2>&1; then passed=$((passed + 1)); echo "    types: ok"
+else failed=$((failed + 1)); problems+=("tsc"); cat "$LOG/tsc.log"; fi
 
 wasm=pkg/mimi_attachments_bg.wasm
 [ -f $wasm ] && echo "wasm: $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::cipher::ChunkCipher;
 use super::error::{describe, js_error};
-use super::io::{input_stream, Accumulator, Options};
+use super::io::{Accumulator, Options};
 use crate::schedule::AttachmentKeys;
 use crate::stream::{chunk_aad, chunk_count, chunk_nonce, ChunkSize, ReadPlan};
 use crate::suite::{HashAlg, Hasher, AEAD_TAG_LEN};
@@ -43,7 +43,7 @@ pub async fn hash_input(
     opts: &Options,
     total: Option<u64>,
 ) -> Result<(Vec<u8>, u64), Error> {
-    let mut acc = Accumulator::new(input_stream(input)?);
+    let mut acc = Accumulator::new(input)?;
     let mut hasher = Hasher::new(hash);
     let mut scratch = Zeroizing::new(Vec::new());
     loop {
@@ -168,7 +168,7 @@ pub fn encrypt_stream(
         size,
         opts,
         cipher: None,
-        acc: Some(Accumulator::new(slice.stream())),
+        acc: Some(Accumulator::new(&slice.clone().into())?),
         index: start_chunk,
         chunks,
         skip,
@@ -295,7 +295,7 @@ pub fn decrypt_stream(
         size,
         opts,
         cipher: None,
-        acc: Accumulator::new(input_stream(input)?),
+        acc: Accumulator::new(input)?,
         plan,
         scratch: Zeroizing::new(Vec::new()),
         done: false,
@@ -309,7 +309,7 @@ pub fn decrypt_stream(
 /// of many small parts is slow to build and read).
 pub async fn collect_blob(stream: ReadableStream, blob_type: Option<&str>) -> Result<Blob, Error> {
     const PART: usize = 16 << 20;
-    let mut acc = Accumulator::new(stream);
+    let mut acc = Accumulator::new(&stream.into())?;
     let parts = js_sys::Array::new();
     loop {
         acc.fill(PART).await?;

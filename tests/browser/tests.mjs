@@ -1,0 +1,224 @@
+// Page-side tests of the package's JS API. The runner (run.mjs) calls window.runTest(name, arg).
+import init, * as mimi from "/pkg/mimi_attachments.js";
+import { assert, assertEq, codeOf, randomBytes, equal, bytesOf, drain, aliceAndBob, send, receive, smallFlow } from "./common.mjs";
+
+const wasm = await init();
+const wasmMemory = () => wasm.memory.buffer.byteLength;
+const MiB = 1 << 20;
+
+const tests = {
+  async alice_sends_bob_decrypts_after_two_more_epochs() {
+    const carol = await mimi.MlsClient.create("carol", { storeName: null });
+    const mallory = await mimi.MlsClient.create("mallory", { storeName: null });
+    const { ag, bg } = await aliceAndBob(mimi);
+    assertEq(ag.epoch, 1, "epoch after adding Bob");
+    assertEq(bg.members().map((m) => m.identity).join(","), "alice,bob", "roster");
+    const big = randomBytes(5 * MiB);
+    const s1 = await send(ag, new Blob([big]));
+    const s0 = await send(ag, new Blob([]));
+    assertEq(s1.ciphertext.size, 5 * MiB + 20 * 16, "chunked ciphertext size (20 chunks of 256 KiB)");
+    const r1 = await receive(ag, bg, s1.contentType);
+    const r0 = await receive(ag, bg, s0.contentType);
+    assertEq(r1.size, 5 * MiB, "size from the reference");
+    const stored1 = r1.toBytes(), stored0 = r0.toBytes();
+
+    // Epoch 2: Carol joins; epoch 3: Carol is removed.
+    let up = await ag.addMembers([await carol.keyPackage()]);
+    let ev = await bg.processMessage(up.commit);
+    assertEq(ev.type + ev.epoch + ev.added.join(), "commit2carol", "Bob sees Carol added");
+    const cg = await carol.joinGroup(up.welcome);
+    assertEq(await codeOf(() => cg.receiveAttachment(s1.contentType, 0, 1)), "WrongEpoch", "Carol cannot derive an epoch-1 key");
+    up = await ag.removeMembers([cg.ownLeafIndex]);
+    ev = await bg.processMessage(up.commit);
+    assertEq(ev.removed.join(), String(cg.ownLeafIndex), "Bob sees Carol removed");
+    const evc = await cg.processMessage(up.commit);
+    assert(evc.selfRemoved && !cg.isActive, "Carol knows she was removed");
+    assertEq(bg.epoch, 3, "Bob in epoch 3");
+
+    // Bob, two epochs later, from the stored references.
+    const back1 = await bytesOf(await mimi.AttachmentRef.fromBytes(stored1).decryptToBlob(s1.ciphertext, { type: "video/mp4" }));
+    assert(equal(back1, big), "5 MiB attachment identical");
+    const back0 = await bytesOf(await mimi.AttachmentRef.fromBytes(stored0).decryptToBlob(s0.ciphertext));
+    assertEq(back0.length, 0, "0-byte attachment");
+
+    // A removed member and an outsider cannot derive the key.
+    assertEq(await codeOf(() => cg.receiveAttachment(s1.contentType, 0, 3)), "NotMember", "Carol removed");
+    const og = await mallory.createGroup(new TextEncoder().encode("family"));
+    const guess = og.receiveAttachment(s1.contentType, 0, og.epoch);
+    assertEq(await codeOf(() => drain(guess.decrypt(s1.ciphertext))), "DecryptFailed", "outsider");
+    return { ciphertext: s1.ciphertext.size };
+  },
+
+  async failures_have_their_own_codes() {
+    const { ag, bg } = await aliceAndBob(mimi);
+    const data = randomBytes(MiB + 123);
+    const s = await send(ag, new Blob([data]));
+    const ref = await receive(ag, bg, s.contentType);
+    const ct = await bytesOf(s.ciphertext);
+    const flipped = ct.slice(); flipped[300000] ^= 1;
+    const e = await (async () => { try { await drain(ref.decrypt(flipped)); } catch (e) { return e; } })();
+    assert(e instanceof Error && e.name === "MimiAttachmentsError", "a real Error object");
+    assertEq(e.code + e.chunk, "DecryptFailed1", "flipped bit in chunk 1");
+    const sealed = 256 * 1024 + 16;
+    assertEq(await codeOf(() => drain(ref.decrypt(ct.subarray(0, 4 * sealed)))), "Truncated", "dropped last chunk");
+    const wrongSender = bg.receiveAttachment(s.contentType, bg.ownLeafIndex, bg.epoch);
+    assertEq(await codeOf(() => drain(wrongSender.decrypt(ct))), "DecryptFailed", "wrong sender index");
+    const extra = new Uint8Array(ct.length + 16); extra.set(ct);
+    assertEq(await codeOf(() => drain(ref.decrypt(extra))), "TrailingData", "data after the end");
+    assertEq(await codeOf(() => bg.receiveAttachment("text/plain", 0, bg.epoch)), "BadContentType", "bad content type");
+    const e2 = await (async () => { try { bg.receiveAttachment(s.contentType.replace(/; hash=[^;]+/, ""), 0, bg.epoch); } catch (e) { return e; } })();
+    assertEq(e2.kind, "MissingParameter", "kind of the content-type error");
+    assertEq(await codeOf(() => bg.receiveAttachment(s.contentType, 0, bg.epoch + 1)), "WrongEpoch", "message of another epoch");
+    // A message of another group.
+    const other = await aliceAndBob(mimi, { group: "work" });
+    const m = await other.ag.encryptMessage("hi");
+    assertEq(await codeOf(() => bg.processMessage(m)), "WrongGroup", "message of another group");
+    // The epoch moves on between encryptAttachment and complete(): must re-encrypt.
+    const out = await ag.encryptAttachment(new Blob([data]));
+    const upd = await ag.selfUpdate();
+    await bg.processMessage(upd.commit);
+    assertEq(await codeOf(() => out.complete(randomBytes(16))), "WrongEpoch", "epoch changed before sending");
+    assertEq(await codeOf(() => ag.encryptAttachment(new Blob([data]), { chunkSize: 100 })), "BadChunkSize", "chunk size");
+    assertEq(await codeOf(() => ag.encryptAttachment(new Blob([data]), { backend: "gpu" })), "InvalidArgument", "backend");
+    assertEq(await codeOf(() => mimi.AttachmentRef.fromBytes(new Uint8Array([1, 2, 3]))), "Codec", "garbage reference");
+  },
+
+  async abort_and_progress() {
+    const { ag, bg } = await aliceAndBob(mimi);
+    const data = randomBytes(12 * MiB);
+    const seen = [];
+    const s = await send(ag, new Blob([data]), { onProgress: (p) => seen.push(p) });
+    assert(seen.length >= 3 && seen.every((p) => p.phase === "hash"), "hash progress reported");
+    assertEq(seen.at(-1).loaded, data.length, "hash progress reaches the size");
+    const ref = await receive(ag, bg, s.contentType);
+    const dec = [];
+    await drain(ref.decrypt(s.ciphertext, { onProgress: (p) => dec.push(p) }));
+    assertEq(dec.at(-1).loaded, data.length, "decrypt progress reaches the size");
+    assert(dec.every((p, i) => p.phase === "decrypt" && p.total === data.length && (i === 0 || p.loaded > dec[i - 1].loaded)), "decrypt progress increasing");
+    // Abort while hashing.
+    const c1 = new AbortController();
+    const p1 = ag.encryptAttachment(new Blob([data]), { signal: c1.signal, onProgress: () => c1.abort() });
+    assertEq(await codeOf(() => p1), "Aborted", "abort while hashing");
+    // Abort while decrypting.
+    const c2 = new AbortController();
+    const st = ref.decrypt(s.ciphertext, { signal: c2.signal, onProgress: (p) => { if (p.loaded > 2 * MiB) c2.abort(); } });
+    assertEq(await codeOf(() => drain(st)), "Aborted", "abort while decrypting");
+    // Abort before the ciphertext stream starts.
+    const out = await ag.encryptAttachment(new Blob([data]));
+    const c3 = new AbortController(); c3.abort();
+    assertEq(await codeOf(() => drain(out.ciphertext({ signal: c3.signal }))), "Aborted", "abort while encrypting");
+    return { hashEvents: seen.length, decryptEvents: dec.length };
+  },
+
+  async one_shot_and_chacha20poly1305() {
+    for (const suite of [1, 3]) {
+      const { ag, bg } = await aliceAndBob(mimi, { suite });
+      assertEq(ag.cipherSuite, suite, "group suite");
+      const data = randomBytes(3 * MiB + 5);
+      for (const options of [{ oneShot: true }, { chunkSize: 65536 }]) {
+        const s = await send(ag, new Blob([data]), options);
+        assertEq(s.contentType.includes("chunk-size"), !options.oneShot, "chunk-size only for chunked");
+        const ref = await receive(ag, bg, s.contentType);
+        assert(equal(await bytesOf(ref.decrypt(s.ciphertext)), data), `suite ${suite} ${JSON.stringify(options)}`);
+      }
+      assertEq(await codeOf(() => ag.encryptAttachment(new Blob([data]), { backend: "webcrypto", oneShot: true }).then((o) => drain(o.ciphertext({ backend: "webcrypto" })))),
+        suite === 3 ? "InvalidArgument" : "no error", "WebCrypto has no ChaCha20-Poly1305");
+    }
+    const { ag } = await aliceAndBob(mimi);
+    assertEq(await codeOf(() => ag.encryptAttachment(new Blob([new Uint8Array(64 * MiB + 1)]), { oneShot: true })), "TooLarge", "one-shot limit");
+  },
+
+  async worker_runs_the_whole_api() {
+    const w = new Worker(new URL("./worker.mjs", import.meta.url), { type: "module" });
+    const r = await new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); w.onerror = (e) => resolve({ ok: false, error: e.message }); w.postMessage("run"); });
+    w.terminate();
+    assert(r.ok, `worker: ${r.error}`);
+    assert(r.persisted, "IndexedDB persistence in the worker");
+    assertEq(r.global, "DedicatedWorkerGlobalScope", "ran in a dedicated worker");
+    return r;
+  },
+
+  async disk_backed_file({ sha256, size }) {
+    const file = document.getElementById("file").files[0];
+    assert(file && file.size === size, "the runner's file is selected");
+    const { ag, bg } = await aliceAndBob(mimi);
+    const out = await ag.encryptAttachment(file);
+    const hex = [...out.hash].map((b) => b.toString(16).padStart(2, "0")).join("");
+    assertEq(hex, sha256, "attachment_hash equals SHA-256 of the file on disk");
+    const ref = await receive(ag, bg, out.complete(randomBytes(16)).contentType());
+    // Ciphertext streamed straight into decryption: nothing held whole.
+    assertEq(await drain(ref.decrypt(out.ciphertext())), size, "decrypted size");
+    return { size };
+  },
+
+  async reload_before() {
+    for (const n of ["reload-alice", "reload-bob"]) await mimi.MlsClient.deleteStored(n);
+    const { ag, bg } = await aliceAndBob(mimi, { alice: "reload-alice", bob: "reload-bob" });
+    const data = randomBytes(300000);
+    const s = await send(ag, new Blob([data]));
+    const ref = await receive(ag, bg, s.contentType);
+    sessionStorage.setItem("reload", JSON.stringify({
+      ref: Array.from(ref.toBytes()), ct: Array.from(await bytesOf(s.ciphertext)), data: Array.from(data),
+      group: Array.from(ag.groupId), epoch: ag.epoch,
+    }));
+  },
+
+  async reload_after() {
+    const saved = JSON.parse(sessionStorage.getItem("reload"));
+    const alice = await mimi.MlsClient.load("reload-alice");
+    const bob = await mimi.MlsClient.load("reload-bob");
+    assert(alice && bob, "both clients restored from IndexedDB");
+    assertEq(await mimi.MlsClient.load("reload-nobody"), undefined, "unknown store name");
+    const gid = new Uint8Array(saved.group);
+    assertEq(bob.groupIds().length, 1, "Bob's groups");
+    const ag = alice.loadGroup(gid), bg = bob.loadGroup(gid);
+    assertEq(ag.epoch + bg.epoch, 2 * saved.epoch, "epochs restored");
+    // Keep chatting both ways, and move to a new epoch.
+    let ev = await bg.processMessage(await ag.encryptMessage("after the reload"));
+    assertEq(new TextDecoder().decode(ev.data), "after the reload", "Alice to Bob");
+    ev = await ag.processMessage(await bg.encryptMessage("welcome back"));
+    assertEq(ev.senderLeafIndex, bg.ownLeafIndex, "Bob to Alice");
+    ev = await ag.processMessage((await bg.selfUpdate()).commit);
+    assertEq(ev.epoch, saved.epoch + 1, "new epoch");
+    // The attachment received before the reload still decrypts.
+    const back = await bytesOf(mimi.AttachmentRef.fromBytes(new Uint8Array(saved.ref)).decrypt(new Uint8Array(saved.ct)));
+    assert(equal(back, new Uint8Array(saved.data)), "attachment after reload");
+    // A fresh load sees the new epoch (persisted by the last calls).
+    assertEq((await mimi.MlsClient.load("reload-bob")).loadGroup(gid).epoch, saved.epoch + 1, "persisted epoch");
+    for (const n of ["reload-alice", "reload-bob"]) await mimi.MlsClient.deleteStored(n);
+  },
+
+  async bounded_memory({ mib }) {
+    const size = mib * MiB;
+    const part = randomBytes(MiB);
+    const file = new Blob(Array.from({ length: mib }, () => part));
+    const before = wasmMemory();
+    const report = { sizeMiB: mib, wasmMemoryBeforeMiB: before / MiB };
+    for (const [suite, backend] of [[1, "webcrypto"], [3, "wasm"]]) {
+      const { ag, bg } = await aliceAndBob(mimi, { suite });
+      let t0 = performance.now();
+      const out = await ag.encryptAttachment(file, { backend });
+      const tHash = performance.now() - t0;
+      const ct = await new Response(out.ciphertext({ backend })).blob();
+      const tEnc = performance.now() - t0;
+      const ref = await receive(ag, bg, out.complete(randomBytes(16)).contentType());
+      t0 = performance.now();
+      assertEq(await drain(ref.decrypt(ct, { backend })), size, "decrypted size");
+      const tDec = performance.now() - t0;
+      report[`suite${suite}_${backend}`] = {
+        encryptMBps: Math.round(size / 1e3 / tEnc), hashMBps: Math.round(size / 1e3 / tHash), decryptMBps: Math.round(size / 1e3 / tDec),
+      };
+    }
+    report.wasmMemoryAfterMiB = wasmMemory() / MiB;
+    assert(wasmMemory() < 64 * MiB, `wasm memory ${wasmMemory() / MiB} MiB must stay under 64 MiB`);
+    return report;
+  },
+};
+
+window.testNames = ["alice_sends_bob_decrypts_after_two_more_epochs", "failures_have_their_own_codes", "abort_and_progress",
+  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api"];
+window.runTest = async (name, arg) => {
+  if (!tests[name]) throw new Error(`no test ${name}`);
+  return (await tests[name](arg)) ?? null;
+};
+window.ready = true;
