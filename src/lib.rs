@@ -8,7 +8,9 @@
 //! * [`schedule`]: the draft §3.6 key schedule (`attachment_key`, `attachment_nonce`);
 //! * [`stream`]: the draft's one-shot ciphertext and our chunked v1 format;
 //! * [`reference`]: the `message/external-body; access-type=token` content type (draft §3.2);
-//! * [`wire`]: the Delivery Service's TLS structs (draft §3.1, §3.3).
+//! * [`wire`]: the Delivery Service's TLS structs (draft §3.1, §3.3);
+//! * [`auth`]: signed Delivery Service requests (a member's leaf key signs each request);
+//! * [`mls`]: an MLS client and its groups (openmls), [`attachment`]: references as apps keep them.
 //!
 //! The `web` module (wasm32 only) adapts these to JavaScript.
 #![deny(missing_docs)]
