@@ -32,7 +32,7 @@ step() { # step NAME MIN_PASSED CMD...: runs CMD, counts its tests, requires at 
 }
 
 export CARGO_TERM_COLOR=never
-step native 22 cargo test --workspace
+step native 50 cargo test --workspace
 echo "=== vectors: independent Python check"
 if python3 tests/vectors/check_vectors.py >"$LOG/py.log" 2>&1; then
   n=$(grep -Eo '[0-9]+ passed' "$LOG/py.log" | awk '{print $1}'); passed=$((passed + n)); echo "    vectors: $n passed"

@@ -1,0 +1,94 @@
+//! The DS's HTTP error: a status, a stable `code` and a message, sent as JSON
+//! `{"code": "...", "message": "..."}`.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// An error response. `code` is stable and documented in ds/README.md.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human-readable detail (never contains secrets).
+    pub message: String,
+    /// Extra headers (for example `Upload-Offset` on a 409).
+    pub headers: Option<Box<HeaderMap>>,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), headers: None }
+    }
+    /// 400 `BadRequest`.
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", m)
+    }
+    /// 404 `NotFound` — the one answer for unknown, foreign, expired or deleted tokens and for
+    /// non-members on token routes.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", "not found")
+    }
+    /// 403 `Forbidden`.
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", m)
+    }
+    /// 409 `Conflict`.
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", m)
+    }
+    /// 413 `TooLarge` (per-file limit or a body longer than announced).
+    pub fn too_large(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", m)
+    }
+    /// 507 `QuotaExceeded` (group bytes or count).
+    pub fn quota(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::INSUFFICIENT_STORAGE, "QuotaExceeded", m)
+    }
+    /// 500 `Internal`; the detail goes to the log only.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "internal error")
+    }
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl ToString) -> Self {
+        if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+            self.headers.get_or_insert_with(Default::default).insert(name, v);
+        }
+        self
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(28) {
+            // ENOSPC
+            return Self::new(StatusCode::INSUFFICIENT_STORAGE, "InsufficientStorage", "the DS is out of disk space");
+        }
+        Self::internal(e)
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.code, "message": self.message }).to_string();
+        let mut resp = (self.status, body).into_response();
+        resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+        for (k, v) in self.headers.iter().flat_map(|h| h.iter()) {
+            resp.headers_mut().insert(k.clone(), v.clone());
+        }
+        resp
+    }
+}
+
+/// Shorthand.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,469 @@
+//! Following MLS groups with openmls [`PublicGroup`]: registration, handshake messages, and the
+//! membership view that authenticates requests.
+//!
+//! What the DS checks on a commit (openmls' `PublicGroup` cannot check confirmation tags, which
+//! need the epoch secrets only members hold):
+//! 1. the commit is a `PublicMessage` for the group's current epoch, sent by a member, and
+//!    `PublicGroup::process_message` accepts it (leaf signature, proposal and path validation);
+//! 2. after merging, the committer's new `GroupInfo` (posted with the commit) must be signed by
+//!    the committer's leaf in the new tree, must carry the new tree's hash, and its group context
+//!    and confirmation tag must equal the ones the DS computed from the commit. If not, the commit
+//!    is rolled back and refused. The confirmation tag itself (a MAC under the confirmation key)
+//!    stays unverifiable for the DS: a member could still commit a tag the others reject, which
+//!    they detect on processing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+
+use crate::meta::{MetaStore, StoredGroup};
+
+/// Why a group operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    /// Malformed input.
+    #[error("bad request: {0}")]
+    Bad(String),
+    /// No such group.
+    #[error("unknown group")]
+    UnknownGroup,
+    /// The group already exists.
+    #[error("group already registered")]
+    Exists,
+    /// The message is for another epoch than the DS's current one.
+    #[error("wrong epoch: the group is at epoch {0}")]
+    WrongEpoch(u64),
+    /// openmls refused the message.
+    #[error("MLS validation failed: {0}")]
+    Invalid(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// The signature key and credential of a member's leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafKey {
+    /// The signature scheme of the group's cipher suite.
+    pub scheme: SignatureScheme,
+    /// The leaf's signature public key.
+    pub signature_key: Vec<u8>,
+    /// TLS encoding of the leaf's credential.
+    pub credential: Vec<u8>,
+    /// The credential's identity (BasicCredential identity bytes).
+    pub identity: Vec<u8>,
+}
+
+/// Why a leaf lookup failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupError {
+    /// The group is unknown or the leaf is not a member.
+    NotMember,
+    /// The signed epoch is too old (or in the future).
+    StaleEpoch,
+}
+
+struct PrevEpoch {
+    epoch: u64,
+    leaves: HashMap<u32, LeafKey>,
+    until: Instant,
+}
+
+struct Tracked {
+    provider: OpenMlsRustCrypto,
+    group: PublicGroup,
+    prev: Option<PrevEpoch>,
+}
+
+/// Outcome of an accepted handshake message.
+#[derive(Debug, Clone)]
+pub struct HandshakeOutcome {
+    /// Relay sequence number of the message.
+    pub seq: u64,
+    /// New epoch (unchanged for a proposal).
+    pub epoch: u64,
+    /// Identities that received the Welcome.
+    pub welcomed: Vec<Vec<u8>>,
+}
+
+/// All groups the DS follows.
+pub struct Groups {
+    map: Mutex<HashMap<Vec<u8>, Tracked>>,
+    grace: Duration,
+}
+
+fn bad(e: impl std::fmt::Display) -> GroupError {
+    GroupError::Bad(e.to_string())
+}
+fn invalid(e: impl std::fmt::Debug) -> GroupError {
+    GroupError::Invalid(format!("{e:?}"))
+}
+
+fn leaf_key(scheme: SignatureScheme, leaf: &LeafNode) -> LeafKey {
+    let credential = leaf.credential();
+    LeafKey {
+        scheme,
+        signature_key: leaf.signature_key().as_slice().to_vec(),
+        credential: credential.tls_serialize_detached().unwrap_or_default(),
+        identity: credential.serialized_content().to_vec(),
+    }
+}
+
+fn snapshot(group: &PublicGroup) -> HashMap<u32, LeafKey> {
+    let scheme = group.ciphersuite().signature_algorithm();
+    group.members().filter_map(|m| group.leaf(m.index).map(|l| (m.index.u32(), leaf_key(scheme, l)))).collect()
+}
+
+/// Reads one `MlsMessage` from the front of `r`, returning it and its raw bytes.
+fn read_message<'a>(r: &mut &'a [u8]) -> Result<(MlsMessageIn, &'a [u8]), GroupError> {
+    let start: &'a [u8] = r;
+    let m = MlsMessageIn::tls_deserialize(r).map_err(|e| bad(format!("not an MLS message: {e}")))?;
+    let used = start.len() - r.len();
+    let raw = start.get(..used).ok_or_else(|| bad("length"))?;
+    Ok((m, raw))
+}
+
+/// The `signer` leaf index of a GroupInfo, read from its `MlsMessage` encoding (openmls keeps
+/// it private): `version, wire_format, GroupContext, extensions<V>, confirmation_tag<V>, signer`.
+fn group_info_signer(raw: &[u8]) -> Option<u32> {
+    use tls_codec::VLBytes;
+    let mut r = raw.get(4..)?; // MlsMessage version + wire_format
+    r = r.get(4..)?; // GroupContext version + cipher_suite
+    VLBytes::tls_deserialize(&mut r).ok()?; // group_id
+    r = r.get(8..)?; // epoch
+    VLBytes::tls_deserialize(&mut r).ok()?; // tree_hash
+    VLBytes::tls_deserialize(&mut r).ok()?; // confirmed_transcript_hash
+    VLBytes::tls_deserialize(&mut r).ok()?; // GroupContext extensions
+    VLBytes::tls_deserialize(&mut r).ok()?; // GroupInfo extensions
+    VLBytes::tls_deserialize(&mut r).ok()?; // confirmation_tag
+    let b: [u8; 4] = r.get(..4)?.try_into().ok()?;
+    Some(u32::from_be_bytes(b))
+}
+
+fn build(group_info: &[u8], tree: &[u8]) -> Result<(OpenMlsRustCrypto, PublicGroup), GroupError> {
+    let mut r = group_info;
+    let (msg, _) = read_message(&mut r)?;
+    let vgi = match msg.extract() {
+        MlsMessageBodyIn::GroupInfo(g) => g,
+        _ => return Err(bad("expected a GroupInfo")),
+    };
+    let tree = RatchetTreeIn::tls_deserialize_exact(tree).map_err(bad)?;
+    let provider = OpenMlsRustCrypto::default();
+    let (group, _) = PublicGroup::from_external(provider.crypto(), provider.storage(), tree, vgi, ProposalStore::new())
+        .map_err(invalid)?;
+    Ok((provider, group))
+}
+
+fn tls<T: tls_codec::Serialize>(v: &T) -> Result<Vec<u8>, GroupError> {
+    v.tls_serialize_detached().map_err(bad)
+}
+
+impl Groups {
+    /// Empty; `grace` is how long the previous epoch's leaves stay valid after a commit.
+    pub fn new(grace: Duration) -> Self {
+        Self { map: Mutex::new(HashMap::new()), grace }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Tracked>> {
+        match self.map.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Rebuilds every stored group (at startup). Returns how many failed (logged).
+    pub fn restore(&self, meta: &dyn MetaStore) -> Result<usize, GroupError> {
+        let stored = meta.load_groups().map_err(|e| GroupError::Storage(e.to_string()))?;
+        let mut failed = 0;
+        let mut map = self.lock();
+        for g in stored {
+            match build(&g.group_info, &g.ratchet_tree) {
+                Ok((provider, group)) => {
+                    map.insert(g.group_id, Tracked { provider, group, prev: None });
+                }
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(error = %e, "could not restore a group");
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Registers a group from `MlsMessage(GroupInfo)`, optionally followed by a `RatchetTree`
+    /// (otherwise the GroupInfo's ratchet_tree extension is used). Returns the group id.
+    pub fn register(&self, meta: &dyn MetaStore, body: &[u8]) -> Result<(Vec<u8>, u64), GroupError> {
+        let mut r = body;
+        let (msg, raw_gi) = read_message(&mut r)?;
+        let vgi = match msg.extract() {
+            MlsMessageBodyIn::GroupInfo(g) => g,
+            _ => return Err(bad("expected a GroupInfo")),
+        };
+        let tree = if r.is_empty() {
+            let ext = vgi
+                .extensions()
+                .ratchet_tree()
+                .ok_or_else(|| bad("no ratchet tree given and none in the GroupInfo"))?;
+            ext.ratchet_tree().clone()
+        } else {
+            RatchetTreeIn::tls_deserialize_exact(r).map_err(bad)?
+        };
+        let provider = OpenMlsRustCrypto::default();
+        let (group, _) =
+            PublicGroup::from_external(provider.crypto(), provider.storage(), tree, vgi, ProposalStore::new())
+                .map_err(invalid)?;
+        let group_id = group.group_id().as_slice().to_vec();
+        let epoch = group.group_context().epoch().as_u64();
+        let stored = StoredGroup {
+            group_id: group_id.clone(),
+            epoch,
+            group_info: raw_gi.to_vec(),
+            ratchet_tree: tls(&group.export_ratchet_tree())?,
+        };
+        let mut map = self.lock();
+        if map.contains_key(&group_id) {
+            return Err(GroupError::Exists);
+        }
+        if !meta.insert_group(&stored).map_err(|e| GroupError::Storage(e.to_string()))? {
+            return Err(GroupError::Exists);
+        }
+        map.insert(group_id.clone(), Tracked { provider, group, prev: None });
+        Ok((group_id, epoch))
+    }
+
+    /// The current epoch of a group.
+    pub fn epoch(&self, group_id: &[u8]) -> Option<u64> {
+        self.lock().get(group_id).map(|t| t.group.group_context().epoch().as_u64())
+    }
+
+    /// The leaf key that verifies a request signed at `epoch` by `leaf_index`.
+    ///
+    /// * `epoch` = current: the leaf in the current tree.
+    /// * `epoch` = current − 1, within the grace period after the commit: the leaf as it was,
+    ///   provided the same credential still occupies that leaf now (a removed member is
+    ///   rejected at once).
+    /// * `allow_old`: any older epoch, verified against the current leaf (used to fetch the
+    ///   relay queue to catch up).
+    pub fn lookup(
+        &self,
+        group_id: &[u8],
+        epoch: u64,
+        leaf_index: u32,
+        allow_old: bool,
+    ) -> Result<Vec<LeafKey>, LookupError> {
+        let map = self.lock();
+        let t = map.get(group_id).ok_or(LookupError::NotMember)?;
+        let current_epoch = t.group.group_context().epoch().as_u64();
+        let scheme = t.group.ciphersuite().signature_algorithm();
+        let current =
+            t.group.leaf(LeafNodeIndex::new(leaf_index)).map(|l| leaf_key(scheme, l)).ok_or(LookupError::NotMember)?;
+        if epoch == current_epoch {
+            return Ok(vec![current]);
+        }
+        if epoch > current_epoch {
+            return Err(LookupError::StaleEpoch);
+        }
+        let mut keys = Vec::new();
+        if let Some(prev) = &t.prev {
+            if prev.epoch == epoch && Instant::now() < prev.until {
+                match prev.leaves.get(&leaf_index) {
+                    Some(old) if old.credential == current.credential => keys.push(old.clone()),
+                    // The leaf now holds someone else: the previous holder was removed.
+                    Some(_) => return Err(LookupError::NotMember),
+                    None => {}
+                }
+            }
+        }
+        if allow_old || !keys.is_empty() {
+            // The current key also verifies a member that did not change its key.
+            keys.push(current);
+            return Ok(keys);
+        }
+        Err(LookupError::StaleEpoch)
+    }
+
+    /// Processes a handshake message: `MlsMessage(PublicMessage proposal)`, or
+    /// `MlsMessage(PublicMessage commit) || MlsMessage(GroupInfo) [|| MlsMessage(Welcome)]`.
+    pub fn handshake(
+        &self,
+        meta: &dyn MetaStore,
+        group_id: &[u8],
+        body: &[u8],
+    ) -> Result<HandshakeOutcome, GroupError> {
+        let mut r = body;
+        let (msg, raw_msg) = read_message(&mut r)?;
+        let pm = match msg.extract() {
+            MlsMessageBodyIn::PublicMessage(p) => p,
+            _ => return Err(bad("handshake messages must be PublicMessages")),
+        };
+        let mut map = self.lock();
+        let t = map.get_mut(group_id).ok_or(GroupError::UnknownGroup)?;
+        let current_epoch = t.group.group_context().epoch().as_u64();
+        let processed = t.group.process_message(t.provider.crypto(), pm).map_err(|e| match e {
+            PublicProcessMessageError::ValidationError(ValidationError::WrongEpoch) => {
+                GroupError::WrongEpoch(current_epoch)
+            }
+            PublicProcessMessageError::ValidationError(ValidationError::WrongGroupId) => bad("wrong group id"),
+            e => invalid(e),
+        })?;
+        let committer = match processed.sender() {
+            Sender::Member(l) => l.u32(),
+            _ => return Err(bad("only members may send handshake messages to the DS")),
+        };
+        match processed.into_content() {
+            ProcessedMessageContent::ProposalMessage(q) => {
+                if !r.is_empty() {
+                    return Err(bad("trailing data after a proposal"));
+                }
+                t.group.add_proposal(t.provider.storage(), *q).map_err(invalid)?;
+                let seq = meta.append_message(group_id, raw_msg).map_err(|e| GroupError::Storage(e.to_string()))?;
+                Ok(HandshakeOutcome { seq, epoch: current_epoch, welcomed: vec![] })
+            }
+            ProcessedMessageContent::StagedCommitMessage(sc) => {
+                let (gi_msg, raw_gi) = read_message(&mut r)?;
+                let vgi = match gi_msg.extract() {
+                    MlsMessageBodyIn::GroupInfo(g) => g,
+                    _ => return Err(bad("a commit must be followed by the committer's new GroupInfo")),
+                };
+                let welcome = if r.is_empty() {
+                    None
+                } else {
+                    let (w, raw_w) = read_message(&mut r)?;
+                    if !matches!(w.extract(), MlsMessageBodyIn::Welcome(_)) || !r.is_empty() {
+                        return Err(bad("expected a Welcome after the GroupInfo"));
+                    }
+                    Some(raw_w.to_vec())
+                };
+                let welcomed: Vec<Vec<u8>> = sc
+                    .add_proposals()
+                    .map(|a| a.add_proposal().key_package().leaf_node().credential().serialized_content().to_vec())
+                    .collect();
+                if group_info_signer(raw_gi) != Some(committer) {
+                    return Err(bad("the GroupInfo must be signed by the committer"));
+                }
+                let before = snapshot(&t.group);
+                let prev_stored_tree = tls(&t.group.export_ratchet_tree())?;
+                t.group.merge_commit(t.provider.storage(), *sc).map_err(invalid)?;
+                // Check the committer's GroupInfo against the merged state; roll back if it differs.
+                let check = (|| -> Result<StoredGroup, GroupError> {
+                    let new_tree = tls(&t.group.export_ratchet_tree())?;
+                    let scratch = OpenMlsRustCrypto::default();
+                    let tree_in = RatchetTreeIn::tls_deserialize_exact(&new_tree).map_err(bad)?;
+                    let (other, _) = PublicGroup::from_external(
+                        scratch.crypto(),
+                        scratch.storage(),
+                        tree_in,
+                        vgi,
+                        ProposalStore::new(),
+                    )
+                    .map_err(invalid)?;
+                    if tls(other.group_context())? != tls(t.group.group_context())?
+                        || tls(other.confirmation_tag())? != tls(t.group.confirmation_tag())?
+                    {
+                        return Err(bad("the GroupInfo does not match the commit"));
+                    }
+                    Ok(StoredGroup {
+                        group_id: group_id.to_vec(),
+                        epoch: t.group.group_context().epoch().as_u64(),
+                        group_info: raw_gi.to_vec(),
+                        ratchet_tree: new_tree,
+                    })
+                })();
+                let stored = match check {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = prev_stored_tree;
+                        self.rollback(meta, t)?;
+                        return Err(e);
+                    }
+                };
+                let seq = match meta.update_group(&stored, raw_msg) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.rollback(meta, t)?;
+                        return Err(GroupError::Storage(e.to_string()));
+                    }
+                };
+                if let Some(w) = &welcome {
+                    for id in &welcomed {
+                        meta.push_welcome(id, w).map_err(|e| GroupError::Storage(e.to_string()))?;
+                    }
+                }
+                t.prev = Some(PrevEpoch { epoch: current_epoch, leaves: before, until: Instant::now() + self.grace });
+                Ok(HandshakeOutcome {
+                    seq,
+                    epoch: stored.epoch,
+                    welcomed: if welcome.is_some() { welcomed } else { vec![] },
+                })
+            }
+            _ => Err(bad("unsupported handshake message")),
+        }
+    }
+
+    fn rollback(&self, meta: &dyn MetaStore, t: &mut Tracked) -> Result<(), GroupError> {
+        let gid = t.group.group_id().as_slice().to_vec();
+        let stored = meta.load_groups().map_err(|e| GroupError::Storage(e.to_string()))?;
+        let g = stored.into_iter().find(|g| g.group_id == gid).ok_or(GroupError::UnknownGroup)?;
+        let (provider, group) = build(&g.group_info, &g.ratchet_tree)?;
+        t.provider = provider;
+        t.group = group;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn group_info_signer_rejects_short_input() {
+        assert_eq!(super::group_info_signer(&[0, 1, 0, 4]), None);
+        assert_eq!(super::group_info_signer(&[]), None);
+    }
+}
+
+#[cfg(test)]
+mod signer_tests {
+    use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+    use openmls::prelude::*;
+    use openmls_basic_credential::SignatureKeyPair;
+    use openmls_rust_crypto::OpenMlsRustCrypto;
+
+    fn member(name: &str, cs: Ciphersuite) -> (OpenMlsRustCrypto, SignatureKeyPair, CredentialWithKey) {
+        let p = OpenMlsRustCrypto::default();
+        let s = SignatureKeyPair::new(cs.signature_algorithm()).unwrap();
+        s.store(p.storage()).unwrap();
+        let c = CredentialWithKey {
+            credential: BasicCredential::new(name.into()).into(),
+            signature_key: s.public().into(),
+        };
+        (p, s, c)
+    }
+
+    #[test]
+    fn group_info_signer_reads_the_real_encoding() {
+        let cs = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+        let (ap, asg, ac) = member("alice", cs);
+        let (bp, bsg, bc) = member("bob", cs);
+        let cfg = MlsGroupCreateConfig::builder().ciphersuite(cs).use_ratchet_tree_extension(true).build();
+        let mut a = MlsGroup::new(&ap, &asg, &cfg, ac).unwrap();
+        let kp = KeyPackage::builder().build(cs, &bp, &bsg, bc).unwrap().key_package().clone();
+        let (_, welcome, _) = a.add_members(&ap, &asg, &[kp]).unwrap();
+        a.merge_pending_commit(&ap).unwrap();
+        let w = match MlsMessageIn::tls_deserialize_exact(welcome.tls_serialize_detached().unwrap()).unwrap().extract()
+        {
+            MlsMessageBodyIn::Welcome(w) => w,
+            _ => panic!(),
+        };
+        let b = StagedWelcome::new_from_welcome(&bp, &MlsGroupJoinConfig::default(), w, None)
+            .unwrap()
+            .into_group(&bp)
+            .unwrap();
+        for (g, p, s, leaf) in [(&a, &ap, &asg, 0), (&b, &bp, &bsg, 1)] {
+            let gi = g.export_group_info(p.crypto(), s, true).unwrap().tls_serialize_detached().unwrap();
+            assert_eq!(super::group_info_signer(&gi), Some(leaf));
+        }
+    }
+}

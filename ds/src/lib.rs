@@ -1,0 +1,222 @@
+//! # mimi-ds — the reference MIMI Delivery Service
+//!
+//! An HTTP server (axum) that follows MLS groups with openmls' `PublicGroup`, relays group
+//! messages, stores key packages and Welcomes, and stores end-to-end encrypted attachments as
+//! described by draft-robert-mimi-attachments (§2, §3.1, §3.3–3.5). See `ds/README.md` for the
+//! HTTP API.
+//!
+//! The binary (`src/main.rs`) parses [`Config`] and calls [`start`]; tests call [`start`] directly
+//! with a config from [`Config::for_data_dir`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod blob;
+pub mod config;
+pub mod error;
+pub mod groups;
+pub mod meta;
+pub mod reqauth;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openmls_rust_crypto::RustCrypto;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+
+pub use config::{Config, DeletePolicy, LogFormat};
+
+use blob::{BlobStore, FsBlobStore};
+use groups::Groups;
+use meta::{GroupQuota, MetaStore, SqliteMeta};
+use reqauth::{now_ms, NonceCache};
+
+/// The shared state of a running DS.
+pub struct App {
+    /// Configuration.
+    pub cfg: Config,
+    /// Metadata store.
+    pub meta: Arc<dyn MetaStore>,
+    /// Attachment bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Tracked MLS groups.
+    pub groups: Groups,
+    /// Signature verification.
+    pub crypto: RustCrypto,
+    /// Replay cache.
+    pub nonces: NonceCache,
+    /// Uploads with a request in flight.
+    pub busy: Mutex<HashSet<String>>,
+    /// Woken on every new relayed message.
+    pub notify: Notify,
+}
+
+impl App {
+    /// The group quota from the configuration.
+    pub fn quota(&self) -> GroupQuota {
+        GroupQuota { bytes: self.cfg.group_quota_bytes, count: self.cfg.group_quota_count }
+    }
+
+    /// Removes expired attachments (and their bytes once unreferenced) and expired uploads.
+    /// Returns (attachments, uploads) removed.
+    pub async fn sweep(&self) -> std::io::Result<(usize, usize)> {
+        let now = now_ms();
+        let expired = self.meta.expired_attachments(now).map_err(std::io::Error::other)?;
+        let n_att = expired.len();
+        for th in expired {
+            if let Some(blob) = self.meta.delete_attachment(&th).map_err(std::io::Error::other)? {
+                self.blobs.delete_blob(&blob).await?;
+            }
+        }
+        let ups = self.meta.expired_uploads(now).map_err(std::io::Error::other)?;
+        let mut n_up = 0;
+        for id in ups {
+            if api::BusyGuard::try_new(self, &id).is_none() {
+                continue; // a request is writing it right now; next sweep
+            }
+            self.meta.delete_upload(&id).map_err(std::io::Error::other)?;
+            self.blobs.discard_staging(&id).await?;
+            n_up += 1;
+        }
+        Ok((n_att, n_up))
+    }
+
+    /// Crash recovery at startup: one-shot uploads are dropped, resumable uploads are made
+    /// consistent with their durable offset, and orphaned files are removed.
+    async fn recover(&self) -> std::io::Result<()> {
+        let uploads = self.meta.all_uploads().map_err(std::io::Error::other)?;
+        let mut live: HashSet<String> = HashSet::new();
+        for u in uploads {
+            if !u.resumable {
+                self.meta.delete_upload(&u.id).map_err(std::io::Error::other)?;
+                self.blobs.discard_staging(&u.id).await?;
+                continue;
+            }
+            let mut len = self.blobs.staging_len(&u.id).await?;
+            if len.is_none() && self.blobs.blob_exists(&u.id).await? {
+                // Killed between the rename and the metadata commit: undo the rename.
+                self.blobs.restore_staging(&u.id).await?;
+                len = self.blobs.staging_len(&u.id).await?;
+            }
+            let len = len.unwrap_or(0);
+            if len < u.offset {
+                // Cannot happen with fsync-before-commit, but never claim bytes we lack.
+                tracing::warn!(upload = %u.id, "staging shorter than its offset; resetting");
+                self.meta.set_upload_offset(&u.id, len).map_err(std::io::Error::other)?;
+            }
+            // Bytes past the offset are cut when the upload is next opened.
+            live.insert(u.id);
+        }
+        for id in self.blobs.list_staging().await? {
+            if !live.contains(&id) {
+                self.blobs.discard_staging(&id).await?;
+            }
+        }
+        let blobs: HashSet<String> = self.meta.blob_ids().map_err(std::io::Error::other)?.into_iter().collect();
+        for id in self.blobs.list_blobs().await? {
+            if !blobs.contains(&id) {
+                tracing::info!(blob = %id, "removing orphaned blob");
+                self.blobs.delete_blob(&id).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why the DS could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Filesystem or socket.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// SQLite.
+    #[error("metadata store: {0}")]
+    Meta(#[from] rusqlite::Error),
+    /// Group restore.
+    #[error("groups: {0}")]
+    Groups(#[from] groups::GroupError),
+}
+
+/// A running DS.
+pub struct RunningDs {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The shared state.
+    pub app: Arc<App>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+    sweeper: JoinHandle<()>,
+}
+
+impl RunningDs {
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    /// Stops accepting, lets requests in flight finish, and stops the sweeper.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.sweeper.abort();
+        let _ = (&mut self.server).await;
+    }
+    /// Waits until the server stops.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let r = (&mut self.server).await.map_err(std::io::Error::other)?;
+        self.sweeper.abort();
+        r
+    }
+}
+
+/// Opens the storage under `cfg.data_dir`, recovers, binds `cfg.listen` and serves.
+pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let meta: Arc<dyn MetaStore> = Arc::new(SqliteMeta::open(&cfg.data_dir.join("meta.sqlite"))?);
+    let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&cfg.data_dir)?);
+    let groups = Groups::new(Duration::from_secs(cfg.epoch_grace_secs));
+    let failed = groups.restore(meta.as_ref())?;
+    if failed > 0 {
+        tracing::warn!(failed, "some groups could not be restored");
+    }
+    let app = Arc::new(App {
+        cfg: cfg.clone(),
+        meta,
+        blobs,
+        groups,
+        crypto: RustCrypto::default(),
+        nonces: NonceCache::default(),
+        busy: Mutex::new(HashSet::new()),
+        notify: Notify::new(),
+    });
+    app.recover().await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let router = api::router(app.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    let sweep_app = app.clone();
+    let interval = Duration::from_secs(cfg.sweep_interval_secs.max(1));
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            match sweep_app.sweep().await {
+                Ok((a, u)) if a + u > 0 => tracing::info!(attachments = a, uploads = u, "swept expired objects"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "sweeper failed"),
+            }
+        }
+    });
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "mimi-ds listening");
+    Ok(RunningDs { addr, app, shutdown: Some(tx), server, sweeper })
+}

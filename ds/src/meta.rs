@@ -1,0 +1,440 @@
+//! Metadata: the [`MetaStore`] trait and its SQLite implementation [`SqliteMeta`].
+//!
+//! Tokens are never stored: attachments are keyed by `SHA-256(token)`.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A metadata error.
+pub type MetaResult<T> = Result<T, rusqlite::Error>;
+
+/// A group as persisted: its latest verified GroupInfo and ratchet tree (TLS encoded).
+#[derive(Debug, Clone)]
+pub struct StoredGroup {
+    /// MLS group id.
+    pub group_id: Vec<u8>,
+    /// Current epoch.
+    pub epoch: u64,
+    /// `MlsMessage(GroupInfo)` bytes.
+    pub group_info: Vec<u8>,
+    /// `RatchetTree` bytes.
+    pub ratchet_tree: Vec<u8>,
+}
+
+/// An upload in progress (resumable or one-shot); its `total` is reserved against the quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    /// Random id, also the staging and blob id.
+    pub id: String,
+    /// Group the attachment will be bound to.
+    pub group_id: Vec<u8>,
+    /// TLS encoding of the uploader's credential.
+    pub uploader: Vec<u8>,
+    /// Announced total length.
+    pub total: u64,
+    /// Durable offset.
+    pub offset: u64,
+    /// Resumable (survives restarts) or one-shot (dropped on restart).
+    pub resumable: bool,
+    /// Expiry of the incomplete upload (UNIX ms).
+    pub expires_ms: u64,
+}
+
+/// A stored attachment: a token (by hash) bound to a group, pointing at a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRow {
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
+    /// Group it is bound to.
+    pub group_id: Vec<u8>,
+    /// Blob holding the bytes.
+    pub blob_id: String,
+    /// Length in bytes.
+    pub size: u64,
+    /// TLS encoding of the uploader's credential.
+    pub uploader: Vec<u8>,
+    /// Expiry (UNIX ms).
+    pub expires_ms: u64,
+}
+
+/// Quota limits of a group.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupQuota {
+    /// Maximum bytes of attachments and reserved uploads.
+    pub bytes: u64,
+    /// Maximum number of attachments and uploads in progress.
+    pub count: u64,
+}
+
+/// Outcome of a quota-checked insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserve {
+    /// Inserted.
+    Ok,
+    /// The group's byte quota would be exceeded.
+    OverBytes,
+    /// The group's count quota would be exceeded.
+    OverCount,
+    /// The source does not exist (copy).
+    Missing,
+}
+
+/// Metadata storage. Implementations must make each method atomic.
+pub trait MetaStore: Send + Sync + 'static {
+    /// All groups.
+    fn load_groups(&self) -> MetaResult<Vec<StoredGroup>>;
+    /// Inserts a new group; false if it exists.
+    fn insert_group(&self, g: &StoredGroup) -> MetaResult<bool>;
+    /// Replaces a group's state and appends `message` (the commit) to its relay queue.
+    fn update_group(&self, g: &StoredGroup, message: &[u8]) -> MetaResult<u64>;
+    /// Appends a message to the group's relay queue; returns its sequence number (from 1).
+    fn append_message(&self, group_id: &[u8], data: &[u8]) -> MetaResult<u64>;
+    /// Messages with sequence number > `after`, oldest first.
+    fn messages_after(&self, group_id: &[u8], after: u64, limit: u32) -> MetaResult<Vec<(u64, Vec<u8>)>>;
+    /// Stores a key package for `client_id`.
+    fn push_key_package(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()>;
+    /// Removes and returns the oldest key package of `client_id`.
+    fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>>;
+    /// Stores a Welcome for `client_id`.
+    fn push_welcome(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()>;
+    /// Removes and returns the oldest Welcome of `client_id`.
+    fn pop_welcome(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>>;
+
+    /// Inserts an upload if the group's quota allows its `total`.
+    fn reserve_upload(&self, u: &UploadRow, q: GroupQuota) -> MetaResult<Reserve>;
+    /// An upload by id.
+    fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>>;
+    /// All uploads.
+    fn all_uploads(&self) -> MetaResult<Vec<UploadRow>>;
+    /// Sets the durable offset.
+    fn set_upload_offset(&self, id: &str, offset: u64) -> MetaResult<()>;
+    /// Deletes an upload row.
+    fn delete_upload(&self, id: &str) -> MetaResult<()>;
+    /// Atomically: deletes the upload, creates its blob (refcount 1) and the attachment.
+    fn finish_upload(&self, upload_id: &str, a: &AttachmentRow) -> MetaResult<()>;
+    /// The attachment with this token hash, if any (expired ones included).
+    fn get_attachment(&self, token_hash: &[u8]) -> MetaResult<Option<AttachmentRow>>;
+    /// Deletes an attachment; returns the blob id when its last reference went away.
+    fn delete_attachment(&self, token_hash: &[u8]) -> MetaResult<Option<String>>;
+    /// Creates `a` sharing the blob of `src_token_hash` if the target group's quota allows.
+    fn copy_attachment(&self, src_token_hash: &[u8], a: &AttachmentRow, q: GroupQuota) -> MetaResult<Reserve>;
+    /// Token hashes of attachments expired at `now_ms`.
+    fn expired_attachments(&self, now_ms: u64) -> MetaResult<Vec<Vec<u8>>>;
+    /// Ids of uploads expired at `now_ms`.
+    fn expired_uploads(&self, now_ms: u64) -> MetaResult<Vec<String>>;
+    /// Ids of all blobs.
+    fn blob_ids(&self) -> MetaResult<Vec<String>>;
+    /// (bytes, count) used by a group: attachments plus reserved uploads.
+    fn usage(&self, group_id: &[u8]) -> MetaResult<(u64, u64)>;
+}
+
+/// SQLite in `<data>/meta.sqlite` (WAL, `synchronous=FULL`).
+pub struct SqliteMeta {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+PRAGMA foreign_keys=ON;
+CREATE TABLE IF NOT EXISTS groups(group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, group_info BLOB NOT NULL, ratchet_tree BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS messages(group_id BLOB NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(group_id, seq));
+CREATE TABLE IF NOT EXISTS key_packages(id INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS welcomes(id INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, group_id BLOB NOT NULL, uploader BLOB NOT NULL, total INTEGER NOT NULL, offset INTEGER NOT NULL, resumable INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs(id TEXT PRIMARY KEY, size INTEGER NOT NULL, refcount INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS attachments(token_hash BLOB PRIMARY KEY, group_id BLOB NOT NULL, blob_id TEXT NOT NULL REFERENCES blobs(id), size INTEGER NOT NULL, uploader BLOB NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS attachments_group ON attachments(group_id);
+CREATE INDEX IF NOT EXISTS uploads_group ON uploads(group_id);
+";
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn usage_of(c: &Connection, group_id: &[u8]) -> MetaResult<(u64, u64)> {
+    let (ab, ac): (i64, i64) = c.query_row(
+        "SELECT COALESCE(SUM(size),0), COUNT(*) FROM attachments WHERE group_id=?1",
+        params![group_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (ub, uc): (i64, i64) = c.query_row(
+        "SELECT COALESCE(SUM(total),0), COUNT(*) FROM uploads WHERE group_id=?1",
+        params![group_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((u(ab).saturating_add(u(ub)), u(ac).saturating_add(u(uc))))
+}
+
+fn check_quota(c: &Connection, group_id: &[u8], add: u64, q: GroupQuota) -> MetaResult<Reserve> {
+    let (bytes, count) = usage_of(c, group_id)?;
+    if count.saturating_add(1) > q.count {
+        return Ok(Reserve::OverCount);
+    }
+    if bytes.saturating_add(add) > q.bytes {
+        return Ok(Reserve::OverBytes);
+    }
+    Ok(Reserve::Ok)
+}
+
+fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
+    Ok(UploadRow {
+        id: r.get(0)?,
+        group_id: r.get(1)?,
+        uploader: r.get(2)?,
+        total: u(r.get(3)?),
+        offset: u(r.get(4)?),
+        resumable: r.get::<_, i64>(5)? != 0,
+        expires_ms: u(r.get(6)?),
+    })
+}
+
+impl SqliteMeta {
+    /// Opens (creating) the database.
+    pub fn open(path: &Path) -> MetaResult<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> MetaResult<T>) -> MetaResult<T> {
+        // A poisoned lock only means another thread panicked mid-call; SQLite transactions keep
+        // the data consistent, so continue with the connection.
+        let mut g = match self.conn.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut g)
+    }
+}
+
+fn append(c: &Connection, group_id: &[u8], data: &[u8]) -> MetaResult<u64> {
+    let next: i64 =
+        c.query_row("SELECT COALESCE(MAX(seq),0)+1 FROM messages WHERE group_id=?1", params![group_id], |r| r.get(0))?;
+    c.execute("INSERT INTO messages(group_id, seq, data) VALUES(?1,?2,?3)", params![group_id, next, data])?;
+    Ok(u(next))
+}
+
+fn pop(c: &mut Connection, table: &str, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
+    let tx = c.transaction()?;
+    let row: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            &format!("SELECT id, data FROM {table} WHERE client_id=?1 ORDER BY id LIMIT 1"),
+            params![client_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((id, _)) = &row {
+        tx.execute(&format!("DELETE FROM {table} WHERE id=?1"), params![id])?;
+    }
+    tx.commit()?;
+    Ok(row.map(|(_, d)| d))
+}
+
+impl MetaStore for SqliteMeta {
+    fn load_groups(&self) -> MetaResult<Vec<StoredGroup>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT group_id, epoch, group_info, ratchet_tree FROM groups")?;
+            let rows = st.query_map([], |r| {
+                Ok(StoredGroup {
+                    group_id: r.get(0)?,
+                    epoch: u(r.get(1)?),
+                    group_info: r.get(2)?,
+                    ratchet_tree: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+    fn insert_group(&self, g: &StoredGroup) -> MetaResult<bool> {
+        self.with(|c| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO groups(group_id, epoch, group_info, ratchet_tree) VALUES(?1,?2,?3,?4)",
+                params![g.group_id, i(g.epoch), g.group_info, g.ratchet_tree],
+            )?;
+            Ok(n == 1)
+        })
+    }
+    fn update_group(&self, g: &StoredGroup, message: &[u8]) -> MetaResult<u64> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE groups SET epoch=?2, group_info=?3, ratchet_tree=?4 WHERE group_id=?1",
+                params![g.group_id, i(g.epoch), g.group_info, g.ratchet_tree],
+            )?;
+            let seq = append(&tx, &g.group_id, message)?;
+            tx.commit()?;
+            Ok(seq)
+        })
+    }
+    fn append_message(&self, group_id: &[u8], data: &[u8]) -> MetaResult<u64> {
+        self.with(|c| append(c, group_id, data))
+    }
+    fn messages_after(&self, group_id: &[u8], after: u64, limit: u32) -> MetaResult<Vec<(u64, Vec<u8>)>> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT seq, data FROM messages WHERE group_id=?1 AND seq>?2 ORDER BY seq LIMIT ?3")?;
+            let rows = st.query_map(params![group_id, i(after), limit], |r| Ok((u(r.get(0)?), r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+    fn push_key_package(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {
+        self.with(|c| {
+            c.execute("INSERT INTO key_packages(client_id, data) VALUES(?1,?2)", params![client_id, data]).map(|_| ())
+        })
+    }
+    fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
+        self.with(|c| pop(c, "key_packages", client_id))
+    }
+    fn push_welcome(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {
+        self.with(|c| {
+            c.execute("INSERT INTO welcomes(client_id, data) VALUES(?1,?2)", params![client_id, data]).map(|_| ())
+        })
+    }
+    fn pop_welcome(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
+        self.with(|c| pop(c, "welcomes", client_id))
+    }
+    fn reserve_upload(&self, up: &UploadRow, q: GroupQuota) -> MetaResult<Reserve> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let r = check_quota(&tx, &up.group_id, up.total, q)?;
+            if r == Reserve::Ok {
+                tx.execute(
+                    "INSERT INTO uploads(id, group_id, uploader, total, offset, resumable, expires_ms) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+                    params![up.id, up.group_id, up.uploader, i(up.total), i(up.offset), up.resumable as i64, i(up.expires_ms)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(r)
+        })
+    }
+    fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, group_id, uploader, total, offset, resumable, expires_ms FROM uploads WHERE id=?1",
+                params![id],
+                upload_from_row,
+            )
+            .optional()
+        })
+    }
+    fn all_uploads(&self) -> MetaResult<Vec<UploadRow>> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT id, group_id, uploader, total, offset, resumable, expires_ms FROM uploads")?;
+            let rows = st.query_map([], upload_from_row)?;
+            rows.collect()
+        })
+    }
+    fn set_upload_offset(&self, id: &str, offset: u64) -> MetaResult<()> {
+        self.with(|c| c.execute("UPDATE uploads SET offset=?2 WHERE id=?1", params![id, i(offset)]).map(|_| ()))
+    }
+    fn delete_upload(&self, id: &str) -> MetaResult<()> {
+        self.with(|c| c.execute("DELETE FROM uploads WHERE id=?1", params![id]).map(|_| ()))
+    }
+    fn finish_upload(&self, upload_id: &str, a: &AttachmentRow) -> MetaResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM uploads WHERE id=?1", params![upload_id])?;
+            tx.execute("INSERT INTO blobs(id, size, refcount) VALUES(?1,?2,1)", params![a.blob_id, i(a.size)])?;
+            tx.execute(
+                "INSERT INTO attachments(token_hash, group_id, blob_id, size, uploader, expires_ms) VALUES(?1,?2,?3,?4,?5,?6)",
+                params![a.token_hash, a.group_id, a.blob_id, i(a.size), a.uploader, i(a.expires_ms)],
+            )?;
+            tx.commit()
+        })
+    }
+    fn get_attachment(&self, token_hash: &[u8]) -> MetaResult<Option<AttachmentRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT token_hash, group_id, blob_id, size, uploader, expires_ms FROM attachments WHERE token_hash=?1",
+                params![token_hash],
+                |r| {
+                    Ok(AttachmentRow {
+                        token_hash: r.get(0)?,
+                        group_id: r.get(1)?,
+                        blob_id: r.get(2)?,
+                        size: u(r.get(3)?),
+                        uploader: r.get(4)?,
+                        expires_ms: u(r.get(5)?),
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+    fn delete_attachment(&self, token_hash: &[u8]) -> MetaResult<Option<String>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let blob: Option<String> = tx
+                .query_row("SELECT blob_id FROM attachments WHERE token_hash=?1", params![token_hash], |r| r.get(0))
+                .optional()?;
+            let Some(blob) = blob else {
+                tx.commit()?;
+                return Ok(None);
+            };
+            tx.execute("DELETE FROM attachments WHERE token_hash=?1", params![token_hash])?;
+            tx.execute("UPDATE blobs SET refcount=refcount-1 WHERE id=?1", params![blob])?;
+            let rc: i64 = tx.query_row("SELECT refcount FROM blobs WHERE id=?1", params![blob], |r| r.get(0))?;
+            let gone = if rc <= 0 {
+                tx.execute("DELETE FROM blobs WHERE id=?1", params![blob])?;
+                Some(blob)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok(gone)
+        })
+    }
+    fn copy_attachment(&self, src_token_hash: &[u8], a: &AttachmentRow, q: GroupQuota) -> MetaResult<Reserve> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let exists: Option<String> = tx
+                .query_row("SELECT blob_id FROM attachments WHERE token_hash=?1", params![src_token_hash], |r| r.get(0))
+                .optional()?;
+            if exists.as_deref() != Some(a.blob_id.as_str()) {
+                return Ok(Reserve::Missing);
+            }
+            let r = check_quota(&tx, &a.group_id, a.size, q)?;
+            if r == Reserve::Ok {
+                tx.execute("UPDATE blobs SET refcount=refcount+1 WHERE id=?1", params![a.blob_id])?;
+                tx.execute(
+                    "INSERT INTO attachments(token_hash, group_id, blob_id, size, uploader, expires_ms) VALUES(?1,?2,?3,?4,?5,?6)",
+                    params![a.token_hash, a.group_id, a.blob_id, i(a.size), a.uploader, i(a.expires_ms)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(r)
+        })
+    }
+    fn expired_attachments(&self, now_ms: u64) -> MetaResult<Vec<Vec<u8>>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT token_hash FROM attachments WHERE expires_ms<=?1")?;
+            let rows = st.query_map(params![i(now_ms)], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+    fn expired_uploads(&self, now_ms: u64) -> MetaResult<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT id FROM uploads WHERE expires_ms<=?1")?;
+            let rows = st.query_map(params![i(now_ms)], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+    fn blob_ids(&self) -> MetaResult<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT id FROM blobs")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+    fn usage(&self, group_id: &[u8]) -> MetaResult<(u64, u64)> {
+        self.with(|c| usage_of(c, group_id))
+    }
+}

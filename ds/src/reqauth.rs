@@ -1,0 +1,162 @@
+//! Verification of the signed-request headers ([`mimi_attachments::auth`]) against the DS's view
+//! of the group, with freshness and replay protection.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, StatusCode};
+use mimi_attachments::auth::{AuthError, SignedDsRequest, NONCE_LEN};
+use openmls_rust_crypto::RustCrypto;
+
+use crate::error::ApiError;
+use crate::groups::{Groups, LeafKey, LookupError};
+
+/// An authenticated member.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The group the request was signed for.
+    pub group_id: Vec<u8>,
+    /// The signer's leaf.
+    pub leaf_index: u32,
+    /// The leaf key that verified the signature.
+    pub key: LeafKey,
+    /// The signed SHA-256 of the body (checked by the handler once the body is read).
+    pub body_hash: Vec<u8>,
+}
+
+impl Caller {
+    /// Checks the signed body hash.
+    pub fn check_body(&self, hash: &[u8]) -> Result<(), ApiError> {
+        if self.body_hash.as_slice() == hash {
+            Ok(())
+        } else {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "BadSignature", "the signature does not cover this body"))
+        }
+    }
+}
+
+/// What a non-member (or an invalid signature, which is indistinguishable) receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deny {
+    /// 404 `NotFound` (routes that name a token or an upload: no existence oracle).
+    NotFound,
+    /// 403 `Forbidden` (routes that name only the group).
+    Forbidden,
+}
+
+impl Deny {
+    fn err(self) -> ApiError {
+        match self {
+            Deny::NotFound => ApiError::not_found(),
+            Deny::Forbidden => ApiError::forbidden("not a member of the group"),
+        }
+    }
+}
+
+/// Replay cache of request nonces, kept for as long as their timestamp is acceptable.
+#[derive(Default)]
+pub struct NonceCache {
+    seen: Mutex<HashMap<[u8; NONCE_LEN], u64>>,
+}
+
+impl NonceCache {
+    /// Records `nonce` until `keep_until_ms`; false if it was already seen.
+    pub fn insert(&self, nonce: [u8; NONCE_LEN], now_ms: u64, keep_until_ms: u64) -> bool {
+        let mut m = match self.seen.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if m.len() >= 4096 && m.len().is_power_of_two() {
+            m.retain(|_, until| *until > now_ms);
+        }
+        if let Some(until) = m.get(&nonce) {
+            if *until > now_ms {
+                return false;
+            }
+        }
+        m.insert(nonce, keep_until_ms);
+        true
+    }
+}
+
+/// The current UNIX time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn unauthorized(e: AuthError) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+}
+
+/// Everything needed to verify one header.
+pub struct Verifier<'a> {
+    /// Groups.
+    pub groups: &'a Groups,
+    /// Crypto for signature verification.
+    pub crypto: &'a RustCrypto,
+    /// Replay cache.
+    pub nonces: &'a NonceCache,
+    /// Accepted clock skew.
+    pub skew_ms: u64,
+}
+
+impl Verifier<'_> {
+    /// Verifies header `name`: well formed, covers `method` and `target`, fresh, signed by a
+    /// member's leaf (per [`Groups::lookup`]) and not replayed. The body hash is checked later by
+    /// the handler ([`Caller::check_body`]).
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+        method: &str,
+        target: &str,
+        allow_old_epochs: bool,
+        deny: Deny,
+    ) -> Result<Caller, ApiError> {
+        let value = headers
+            .get(name)
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", format!("missing {name} header")))?
+            .to_str()
+            .map_err(|_| unauthorized(AuthError::Malformed("not ASCII")))?;
+        let signed = SignedDsRequest::from_header(value).map_err(unauthorized)?;
+        let tbs = &signed.tbs;
+        if !tbs.method.as_slice().eq_ignore_ascii_case(method.as_bytes()) {
+            return Err(unauthorized(AuthError::Mismatch("method")));
+        }
+        if tbs.path.as_slice() != target.as_bytes() {
+            return Err(unauthorized(AuthError::Mismatch("path")));
+        }
+        let now = now_ms();
+        tbs.check_fresh(now, self.skew_ms).map_err(unauthorized)?;
+        let group_id = tbs.group_id.as_slice();
+        let keys = match self.groups.lookup(group_id, tbs.epoch, tbs.leaf_index, allow_old_epochs) {
+            Ok(k) => k,
+            Err(LookupError::NotMember) => return Err(deny.err()),
+            Err(LookupError::StaleEpoch) => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "StaleEpoch",
+                    "the signed epoch is not accepted any more",
+                ))
+            }
+        };
+        let key = keys
+            .into_iter()
+            .find(|k| signed.verify(self.crypto, k.scheme, &k.signature_key).is_ok())
+            .ok_or_else(|| deny.err())?;
+        let nonce: [u8; NONCE_LEN] =
+            tbs.nonce.as_slice().try_into().map_err(|_| unauthorized(AuthError::Malformed("nonce length")))?;
+        if !self.nonces.insert(nonce, now, tbs.timestamp_ms.saturating_add(self.skew_ms).saturating_add(1000)) {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Replay", "this request was already received"));
+        }
+        Ok(Caller {
+            group_id: group_id.to_vec(),
+            leaf_index: tbs.leaf_index,
+            key,
+            body_hash: tbs.body_hash.as_slice().to_vec(),
+        })
+    }
+}
