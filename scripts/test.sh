@@ -47,6 +47,8 @@ step pkg-web 0 wasm-pack build --release --target web --out-dir pkg
 step pkg-bundler 0 wasm-pack build --release --target bundler --out-dir pkg-bundler
 step node-smoke 1 node www/demo-cli.mjs --self-test
 step browser-js 8 node tests/browser/run.mjs --big
+step e2e 5 node tests/e2e/run.mjs --ds target/debug/mimi-ds
+step vite-app 1 bash tests/vite-app/check.sh
 echo "=== types: tsc --strict on tests/ts/consumer.ts"
 if tsc -p tests/ts/tsconfig.json >"$LOG/tsc.log" 2>&1; then passed=$((passed + 1)); echo "    types: ok"
 else failed=$((failed + 1)); problems+=("tsc"); cat "$LOG/tsc.log"; fi

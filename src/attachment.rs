@@ -182,6 +182,25 @@ impl AttachmentRef {
         })
     }
 
+    /// The same attachment under a new token in another group (after a Delivery Service copy).
+    /// Members of that group cannot derive these keys from their own exporter: the returned
+    /// reference (secret) must be handed to them in an end-to-end encrypted message of that group.
+    pub fn rebind(&self, token: &[u8], group: &Group) -> Result<AttachmentRef> {
+        if token.is_empty() || token.len() > crate::reference::MAX_TOKEN_LEN {
+            return Err(Error::InvalidLength {
+                what: "token",
+                expected: crate::reference::MAX_TOKEN_LEN,
+                got: token.len(),
+            });
+        }
+        let mut r = self.clone();
+        r.token = token.to_vec();
+        r.group_id = group.group_id().to_vec();
+        r.epoch = group.epoch();
+        r.sender_index = group.own_leaf_index();
+        Ok(r)
+    }
+
     /// The keys.
     pub fn keys(&self) -> &AttachmentKeys {
         &self.keys

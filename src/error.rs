@@ -79,6 +79,21 @@ pub enum Error {
     /// Reading the input (Blob, stream) failed.
     #[error("reading the input failed: {0}")]
     Io(String),
+    /// The Delivery Service refused a request. `code()` is `Forbidden` (403: not a member),
+    /// `NotFound` (404: unknown, expired or deleted token), `QuotaExceeded` (413/507),
+    /// `Unauthorized` (401), `Conflict` (409) or `DsError` (anything else).
+    #[error("the Delivery Service answered {status} {ds_code}: {message}")]
+    Ds {
+        /// HTTP status.
+        status: u16,
+        /// The DS's own error code.
+        ds_code: String,
+        /// The DS's message.
+        message: String,
+    },
+    /// The Delivery Service could not be reached (after retries where the call retries).
+    #[error("network error: {0}")]
+    Network(String),
     /// A browser API (WebCrypto, IndexedDB) failed.
     #[error("browser API failed: {0}")]
     Platform(String),
@@ -114,6 +129,15 @@ impl Error {
             Error::Aborted => "Aborted",
             Error::Io(_) => "Io",
             Error::Platform(_) => "Platform",
+            Error::Ds { status, .. } => match status {
+                403 => "Forbidden",
+                404 => "NotFound",
+                413 | 507 => "QuotaExceeded",
+                401 => "Unauthorized",
+                409 => "Conflict",
+                _ => "DsError",
+            },
+            Error::Network(_) => "Network",
             Error::InvalidArgument(_) => "InvalidArgument",
         }
     }

@@ -60,6 +60,18 @@ pub struct DownloadAttachmentResponse {
     pub content: VLBytes,
 }
 
+/// The MLS variable-length vector header (RFC 9420 §2.1.2) for `len` bytes, so a large body can
+/// be framed without copying it: `vl_header(content.len()) || content` is `opaque content<V>`.
+pub fn vl_header(len: usize) -> Result<Vec<u8>> {
+    let n = u32::try_from(len).map_err(|_| Error::TooLarge("vector longer than 2^30-1 bytes"))?;
+    Ok(match n {
+        0..=0x3f => vec![n as u8],
+        0x40..=0x3fff => (n as u16 | 0x4000).to_be_bytes().to_vec(),
+        0x4000..=0x3fff_ffff => (n | 0x8000_0000).to_be_bytes().to_vec(),
+        _ => return Err(Error::TooLarge("vector longer than 2^30-1 bytes")),
+    })
+}
+
 /// Encodes any wire struct.
 pub fn encode<T: tls_codec::Serialize>(msg: &T) -> Result<Vec<u8>> {
     Ok(tls_codec::Serialize::tls_serialize_detached(msg)?)
@@ -87,6 +99,18 @@ mod tests {
         assert_eq!(&b[..6], &[3, 1, 2, 3, 0x40, 70]);
         assert_eq!(b.len(), 1 + 3 + 2 + 70);
         assert_eq!(decode_exact::<UploadAttachmentRequest>(&b).unwrap(), m);
+    }
+
+    #[test]
+    fn vl_header_matches_tls_codec() {
+        for len in [0usize, 1, 63, 64, 16383, 16384, 1 << 20, (1 << 30) - 1] {
+            let enc = encode(&UploadAttachmentResponse { token: vec![0u8; len.min(70000)].into() }).unwrap();
+            if len <= 70000 {
+                assert_eq!(vl_header(len).unwrap(), enc[..enc.len() - len].to_vec(), "{len}");
+            }
+        }
+        assert_eq!(vl_header((1 << 30) - 1).unwrap(), vec![0xbf, 0xff, 0xff, 0xff]);
+        assert!(vl_header(1 << 30).is_err());
     }
 
     #[test]

@@ -104,11 +104,11 @@ async fn idb(p: Result<Promise, JsValue>) -> Result<JsValue, Error> {
     JsFuture::from(p).await.map_err(|e| Error::Platform(format!("IndexedDB: {}", describe(&e))))
 }
 
-fn set(o: &Object, k: &str, v: impl Into<JsValue>) {
+pub(crate) fn set(o: &Object, k: &str, v: impl Into<JsValue>) {
     let _ = Reflect::set(o, &JsValue::from_str(k), &v.into());
 }
 
-fn bytes(b: &[u8]) -> Uint8Array {
+pub(crate) fn bytes(b: &[u8]) -> Uint8Array {
     Uint8Array::from(b)
 }
 
@@ -116,7 +116,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn get_opt(o: &JsValue, k: &str) -> JsValue {
+pub(crate) fn get_opt(o: &JsValue, k: &str) -> JsValue {
     if o.is_object() {
         Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
     } else {
@@ -125,7 +125,7 @@ fn get_opt(o: &JsValue, k: &str) -> JsValue {
 }
 
 /// `Promise` of a fallible future, rejecting with a `MimiAttachmentsError`.
-fn promise<F, T>(f: F) -> Promise
+pub(crate) fn promise<F, T>(f: F) -> Promise
 where
     F: core::future::Future<Output = Result<T, Error>> + 'static,
     T: Into<JsValue>,
@@ -134,13 +134,13 @@ where
 }
 
 #[derive(Clone)]
-struct ClientHandle {
-    client: mls::Client,
+pub(crate) struct ClientHandle {
+    pub(crate) client: mls::Client,
     store_name: Option<String>,
 }
 
 impl ClientHandle {
-    async fn save(&self) -> Result<(), Error> {
+    pub(crate) async fn save(&self) -> Result<(), Error> {
         if let Some(name) = &self.store_name {
             let state = self.client.export_state()?;
             let arr = bytes(&state);
@@ -155,7 +155,7 @@ impl ClientHandle {
 /// An MLS client (one identity and signature key) held in the browser. State persists to
 /// IndexedDB by default and can be exported as bytes (secret material).
 #[wasm_bindgen]
-pub struct MlsClient(ClientHandle);
+pub struct MlsClient(pub(crate) ClientHandle);
 
 fn store_name_of(options: &JsValue, identity: &str) -> Result<Option<String>, Error> {
     let s = get_opt(options, "storeName");
@@ -311,11 +311,11 @@ impl MlsClient {
 /// An MLS group this client is a member of.
 #[wasm_bindgen]
 pub struct MlsGroup {
-    h: ClientHandle,
-    g: Rc<RefCell<mls::Group>>,
+    pub(crate) h: ClientHandle,
+    pub(crate) g: Rc<RefCell<mls::Group>>,
 }
 
-fn update_js(o: Outgoing) -> JsValue {
+pub(crate) fn update_js(o: Outgoing) -> JsValue {
     let obj = Object::new();
     set(&obj, "commit", bytes(&o.commit));
     if let Some(w) = o.welcome {
@@ -327,7 +327,7 @@ fn update_js(o: Outgoing) -> JsValue {
     obj.into()
 }
 
-fn event_js(e: GroupEvent) -> JsValue {
+pub(crate) fn event_js(e: GroupEvent) -> JsValue {
     let o = Object::new();
     let sender = |o: &Object, s: Option<u32>| {
         if let Some(s) = s {
@@ -480,28 +480,7 @@ impl MlsGroup {
         #[wasm_bindgen(unchecked_param_type = "EncryptOptions")] options: JsValue,
     ) -> Promise {
         let g = self.g.clone();
-        promise(async move {
-            let opts = Options::from_js(&options)?;
-            let format = if opts.one_shot {
-                if opts.chunk_size.is_some() {
-                    return Err(Error::InvalidArgument("chunkSize and oneShot exclude each other".into()));
-                }
-                None
-            } else {
-                Some(opts.chunk_size.map_or(Ok(ChunkSize::default()), |n| ChunkSize::new(u64::from(n)))?)
-            };
-            let size = file.size() as u64;
-            if format.is_none() && size > super::pipeline::ONE_SHOT_MAX {
-                return Err(Error::TooLarge("the one-shot form is limited to 64 MiB: use chunked"));
-            }
-            let suite = g.borrow().suite()?;
-            let (hash, read) = hash_input(suite.hash(), &file.clone().into(), &opts, Some(size)).await?;
-            if read != size {
-                return Err(Error::Io("the file changed size while it was read".into()));
-            }
-            let pending = PendingAttachment::new(&g.borrow(), &hash, size, format)?;
-            Ok(OutgoingAttachment { g, pending, file })
-        })
+        promise(async move { start_attachment(g, file, &Options::from_js(&options)?).await })
     }
 
     /// Derives the keys of an attachment referenced by `contentType` in an application message
@@ -520,12 +499,39 @@ impl MlsGroup {
     }
 }
 
+/// Hashes `file`, draws the nonce and derives the keys in the group's current epoch.
+pub(crate) async fn start_attachment(
+    g: Rc<RefCell<mls::Group>>,
+    file: Blob,
+    opts: &Options,
+) -> Result<OutgoingAttachment, Error> {
+    let format = if opts.one_shot {
+        if opts.chunk_size.is_some() {
+            return Err(Error::InvalidArgument("chunkSize and oneShot exclude each other".into()));
+        }
+        None
+    } else {
+        Some(opts.chunk_size.map_or(Ok(ChunkSize::default()), |n| ChunkSize::new(u64::from(n)))?)
+    };
+    let size = file.size() as u64;
+    if format.is_none() && size > super::pipeline::ONE_SHOT_MAX {
+        return Err(Error::TooLarge("the one-shot form is limited to 64 MiB: use chunked"));
+    }
+    let suite = g.borrow().suite()?;
+    let (hash, read) = hash_input(suite.hash(), &file.clone().into(), opts, Some(size)).await?;
+    if read != size {
+        return Err(Error::Io("the file changed size while it was read".into()));
+    }
+    let pending = PendingAttachment::new(&g.borrow(), &hash, size, format)?;
+    Ok(OutgoingAttachment { g, pending, file })
+}
+
 /// An attachment being sent: hashed and keyed; its ciphertext is produced on demand.
 #[wasm_bindgen]
 pub struct OutgoingAttachment {
-    g: Rc<RefCell<mls::Group>>,
-    pending: PendingAttachment,
-    file: Blob,
+    pub(crate) g: Rc<RefCell<mls::Group>>,
+    pub(crate) pending: PendingAttachment,
+    pub(crate) file: Blob,
 }
 
 #[wasm_bindgen]
@@ -587,7 +593,7 @@ impl OutgoingAttachment {
 /// A reference to an attachment with its keys, as a receiver keeps it. Secret material: store
 /// `toBytes()` as you store messages.
 #[wasm_bindgen]
-pub struct AttachmentRef(CoreRef);
+pub struct AttachmentRef(pub(crate) CoreRef);
 
 #[wasm_bindgen]
 impl AttachmentRef {

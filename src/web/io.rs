@@ -86,6 +86,16 @@ impl Options {
         Ok(o)
     }
 
+    /// The abort signal, if any.
+    pub fn signal(&self) -> Option<&AbortSignal> {
+        self.signal.as_ref()
+    }
+
+    /// Drops the progress callback (for inner streams whose progress the caller reports itself).
+    pub fn no_progress(&mut self) {
+        self.on_progress = None;
+    }
+
     /// Fails with `Aborted` once the signal fired.
     pub fn check_abort(&self) -> Result<(), Error> {
         match &self.signal {
@@ -115,7 +125,11 @@ pub const BLOB_SLICE: f64 = (4 << 20) as f64;
 enum Source {
     Stream(wasm_streams::readable::IntoStream<'static>),
     /// A Blob read in slices of [`BLOB_SLICE`], the next slice always already requested.
-    Blob { blob: Blob, pos: f64, next: Option<wasm_bindgen_futures::JsFuture> },
+    Blob {
+        blob: Blob,
+        pos: f64,
+        next: Option<wasm_bindgen_futures::JsFuture>,
+    },
     Bytes(Option<Uint8Array>),
 }
 

@@ -5,9 +5,11 @@
 mod basic;
 pub mod cipher;
 mod client;
+mod ds;
 pub mod error;
 pub mod io;
 pub mod pipeline;
 
 pub use basic::*;
 pub use client::*;
+pub use ds::*;

@@ -324,3 +324,38 @@ pub async fn collect_blob(stream: ReadableStream, blob_type: Option<&str>) -> Re
     }
     Blob::new_with_u8_array_sequence_and_options(&parts, &bag).map_err(|e| Error::Platform(describe(&e)))
 }
+
+/// Decrypts the sealed chunks `first..` contained in `sealed` (a ciphertext range that starts at
+/// a chunk boundary, as fetched with an HTTP Range request). Each chunk's tag is verified (with
+/// the last-chunk flag its index implies); the whole-file hash cannot be checked on a part.
+pub async fn decrypt_chunks(
+    keys: &AttachmentKeys,
+    cs: ChunkSize,
+    plaintext_len: u64,
+    first: u64,
+    sealed: &Uint8Array,
+    backend: super::cipher::Backend,
+) -> Result<Vec<Uint8Array>, Error> {
+    let cipher = ChunkCipher::new(keys, backend).await?;
+    let n = chunk_count(plaintext_len, cs)?;
+    let s = cs.sealed() as u32;
+    let mut out = Vec::new();
+    let mut at = 0u32;
+    let mut i = first;
+    while at < sealed.length() {
+        if i >= n {
+            return Err(Error::TrailingData);
+        }
+        let last = i + 1 == n;
+        let end = if last { sealed.length() } else { at.saturating_add(s).min(sealed.length()) };
+        let part = sealed.subarray(at, end);
+        let pt = cipher
+            .open(&chunk_nonce(keys.nonce(), i)?, chunk_aad(last), &part)
+            .await?
+            .ok_or(Error::DecryptFailed { chunk: i })?;
+        out.push(pt);
+        at = end;
+        i += 1;
+    }
+    Ok(out)
+}

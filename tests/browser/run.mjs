@@ -79,6 +79,21 @@ await test("state_survives_a_page_reload", async () => {
   return run("reload_after");
 });
 
+const dsBin = args.includes("--ds") ? args[args.indexOf("--ds") + 1] : null;
+if (dsBin) {
+  // The transport against the real Delivery Service on another origin (CORS).
+  const { spawn } = await import("node:child_process");
+  const net = await import("node:net");
+  const port = await new Promise((r) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
+  const data = await mkdtemp(join(tmpdir(), "mimi-ds-"));
+  const ds = spawn(dsBin, ["--listen", `127.0.0.1:${port}`, "--data-dir", data], { stdio: "ignore" });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) { try { if ((await fetch(url + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
+  await test("ds_transport", () => run("ds_transport", { url }));
+  ds.kill("SIGKILL");
+  await rm(data, { recursive: true, force: true });
+}
+
 if (big) {
   // Chromium starts with small Blob limits until the profile's blob storage exists (TOOLCHAIN.md).
   for (let i = 0; i < 100; i++) { try { await access(join(profile, "Default", "blob_storage")); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }

@@ -215,6 +215,58 @@ const tests = {
   },
 };
 
+tests.ds_transport = async ({ url }) => {
+  const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c) }; };
+  const a = await mk("t-alice"), b = await mk("t-bob");
+  await b.ds.publishKeyPackage();
+  const ag = await a.ds.createGroup();
+  await a.ds.addMember(ag, "t-bob");
+  const bg = await b.ds.joinFromWelcome();
+  assert(bg, "Bob joined from his mailbox");
+  assertEq(await b.ds.joinFromWelcome(), undefined, "mailbox now empty");
+  await a.ds.sendMessage(ag, "hello over the DS");
+  const got = await b.ds.fetchMessages(bg, { after: 0 });
+  const app = got.events.filter((e) => e.type === "application");
+  assertEq(app.length, 1, "one application message relayed");
+  assertEq(new TextDecoder().decode(app[0].data), "hello over the DS", "message text");
+  // Small (one request) and large (resumable, 8 MiB parts) attachments.
+  for (const size of [100_000, 19 * MiB + 7]) {
+    const data = randomBytes(size);
+    const seen = [];
+    const ref = await a.ds.sendAttachment(ag, new Blob([data]), { onProgress: (p) => seen.push(p.phase) });
+    assert(seen.includes("upload"), "upload progress reported");
+    const r = bg.receiveAttachment(ref.contentType(), ag.ownLeafIndex, bg.epoch);
+    assert(equal(await bytesOf(await b.ds.downloadToBlob(bg, r)), data), `download of ${size} bytes`);
+    // A Range read from the middle, across a chunk boundary.
+    const [s, e] = [Math.floor(size / 2) - 1000, Math.floor(size / 2) + 300000];
+    const part = await b.ds.downloadRange(bg, r, s, Math.min(e, size));
+    assert(equal(part, data.subarray(s, Math.min(e, size))), "range bytes");
+  }
+  // Delete: gone for everyone.
+  const ref = await a.ds.sendAttachment(ag, new Blob([randomBytes(5000)]));
+  const r = bg.receiveAttachment(ref.contentType(), ag.ownLeafIndex, bg.epoch);
+  // The DS's default policy: only the uploader deletes.
+  assertEq(await codeOf(() => b.ds.deleteAttachment(bg, r)), "Forbidden", "Bob may not delete Alice's upload");
+  await a.ds.deleteAttachment(ag, ref);
+  assertEq(await codeOf(() => b.ds.downloadToBlob(bg, r)), "NotFound", "deleted attachment");
+  // Copy into a second group, with the reference handed over in that group's E2EE message.
+  const c = await mk("t-carol");
+  await c.ds.publishKeyPackage();
+  const ag2 = await a.ds.createGroup();
+  await a.ds.addMember(ag2, "t-carol");
+  const cg = await c.ds.joinFromWelcome();
+  const data = randomBytes(70_000);
+  const orig = await a.ds.sendAttachment(ag, new Blob([data]));
+  const copy = await a.ds.copyAttachment(orig, ag, ag2);
+  await a.ds.sendMessage(ag2, copy.toBytes());
+  const ev = (await c.ds.fetchMessages(cg, {})).events.find((e) => e.type === "application");
+  const handed = mimi.AttachmentRef.fromBytes(ev.data);
+  assert(equal(await bytesOf(await c.ds.downloadToBlob(cg, handed)), data), "copied attachment decrypts in the other group");
+  // Bob (not in group 2) cannot use the copy's token with his group.
+  assertEq(await codeOf(() => b.ds.downloadToBlob(bg, handed)), "WrongGroup", "reference of another group");
+  return { relayed: got.events.length };
+};
+
 window.testNames = ["alice_sends_bob_decrypts_after_two_more_epochs", "failures_have_their_own_codes", "abort_and_progress",
   "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api"];
 window.runTest = async (name, arg) => {
