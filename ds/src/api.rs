@@ -27,7 +27,7 @@ use crate::config::DeletePolicy;
 use crate::error::{ApiError, ApiResult};
 use crate::groups::GroupError;
 use crate::meta::{AttachmentRow, Reserve, UploadRow};
-use crate::reqauth::{now_ms, Caller, Deny, Verifier};
+use crate::reqauth::{now_ms, Caller, Verifier};
 use crate::App;
 
 type AppState = Arc<App>;
@@ -49,6 +49,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/groups", post(register_group))
         .route("/v1/groups/{gid}/handshake", post(post_handshake))
         .route("/v1/groups/{gid}/messages", post(post_message).get(get_messages))
+        .route("/v1/groups/{gid}/quota", get(get_quota))
         .route("/v1/clients/{cid}/key-packages", post(publish_key_package))
         .route("/v1/clients/{cid}/key-packages/claim", post(claim_key_package))
         .route("/v1/clients/{cid}/welcome", get(get_welcome))
@@ -58,11 +59,21 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/attachments/{token}/copy", post(copy_attachment))
         .route("/v1/uploads", post(create_upload))
         .route("/v1/uploads/{id}", axum::routing::patch(patch_upload).head(head_upload).delete(cancel_upload))
-        .fallback(|| async { ApiError::not_found() })
+        .fallback(fallback)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(log_requests))
         .layer(cors)
         .with_state(app)
+}
+
+/// Anything outside the API routes: the static files if `--www`/`--www-pkg` are set (never
+/// under `/v1`), the JSON 404 otherwise.
+async fn fallback(State(app): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path();
+    if path == "/v1" || path.starts_with("/v1/") || !app.www.is_enabled() {
+        return ApiError::not_found().into_response();
+    }
+    app.www.serve(req.method(), path).await
 }
 
 fn cors_layer(origins: &str) -> CorsLayer {
@@ -120,8 +131,10 @@ fn target_of(req: &Request) -> String {
     req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| req.uri().path().to_owned())
 }
 
-fn authenticate(app: &App, req: &Request, name: &str, allow_old: bool, deny: Deny) -> ApiResult<Caller> {
-    verifier(app).verify(req.headers(), name, req.method().as_str(), &target_of(req), allow_old, deny)
+/// Verifies a signed-request header; a caller who is not a current member of the signed group
+/// gets 403 `Forbidden` on every route, before any token or upload is looked up.
+fn authenticate(app: &App, req: &Request, name: &str, allow_old: bool) -> ApiResult<Caller> {
+    verifier(app).verify(req.headers(), name, req.method().as_str(), &target_of(req), allow_old)
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -183,7 +196,7 @@ async fn post_handshake(State(app): State<AppState>, Path(gid): Path<String>, bo
 
 async fn post_message(State(app): State<AppState>, Path(gid): Path<String>, req: Request) -> ApiResult<Response> {
     let gid = unb64(&gid)?;
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::Forbidden)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     if caller.group_id != gid {
         return Err(ApiError::forbidden("signed for another group"));
     }
@@ -219,7 +232,7 @@ async fn get_messages(
     req: Request,
 ) -> ApiResult<Response> {
     let gid = unb64(&gid)?;
-    let caller = authenticate(&app, &req, AUTH_HEADER, true, Deny::Forbidden)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, true)?;
     caller.check_body(&empty_body_hash())?;
     if caller.group_id != gid {
         return Err(ApiError::forbidden("signed for another group"));
@@ -239,6 +252,30 @@ async fn get_messages(
         }
         let _ = tokio::time::timeout(deadline - now, notified).await;
     }
+}
+
+/// `GET /v1/groups/{gid}/quota` (signed by a member): the group's usage as the quota counts it
+/// (stored attachments, expired ones until the sweeper removed them, plus the announced length
+/// of every upload in progress) and the DS's limits.
+async fn get_quota(State(app): State<AppState>, Path(gid): Path<String>, req: Request) -> ApiResult<Response> {
+    let gid = unb64(&gid)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
+    caller.check_body(&empty_body_hash())?;
+    if caller.group_id != gid {
+        return Err(ApiError::forbidden("signed for another group"));
+    }
+    let (used_bytes, attachments) = app.meta.usage(&gid)?;
+    let mut resp = Json(serde_json::json!({
+        "used_bytes": used_bytes,
+        "attachments": attachments,
+        "max_group_bytes": app.cfg.group_quota_bytes,
+        "max_group_attachments": app.cfg.group_quota_count,
+        "max_file_bytes": app.cfg.max_file_bytes,
+        "expiry_secs": app.cfg.attachment_ttl_secs,
+    }))
+    .into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 async fn publish_key_package(State(app): State<AppState>, Path(cid): Path<String>, body: Body) -> ApiResult<Response> {
@@ -480,7 +517,7 @@ fn token_response(status: StatusCode, token: Vec<u8>) -> ApiResult<Response> {
 
 /// `POST /v1/attachments`: one-shot `UploadAttachmentRequest`, streamed to storage.
 async fn upload_oneshot(State(app): State<AppState>, req: Request) -> ApiResult<Response> {
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::Forbidden)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     if let Some(cl) =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
     {
@@ -583,7 +620,7 @@ fn upload_headers(resp: &mut Response, up: &UploadRow, offset: u64, complete: bo
 
 /// `POST /v1/uploads` with `Upload-Length`: creates a resumable upload.
 async fn create_upload(State(app): State<AppState>, req: Request) -> ApiResult<Response> {
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::Forbidden)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     caller.check_body(&empty_body_hash())?;
     let total = header_u64(req.headers(), "upload-length")?
         .ok_or_else(|| ApiError::bad_request("Upload-Length is required"))?;
@@ -624,7 +661,7 @@ fn own_upload(app: &App, caller: &Caller, id: &str) -> ApiResult<UploadRow> {
 
 /// `PATCH /v1/uploads/{id}` with `Upload-Offset`: appends the body.
 async fn patch_upload(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::NotFound)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     let up = own_upload(&app, &caller, &id)?;
     let Some(_busy) = BusyGuard::try_new(&app, &up.id) else {
         return Err(
@@ -673,7 +710,7 @@ async fn patch_upload(State(app): State<AppState>, Path(id): Path<String>, req: 
 
 /// `HEAD /v1/uploads/{id}`: the durable offset.
 async fn head_upload(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::NotFound)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     caller.check_body(&empty_body_hash())?;
     let up = own_upload(&app, &caller, &id)?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
@@ -683,7 +720,7 @@ async fn head_upload(State(app): State<AppState>, Path(id): Path<String>, req: R
 
 /// `DELETE /v1/uploads/{id}`: cancels the upload and frees its quota.
 async fn cancel_upload(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::NotFound)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     caller.check_body(&empty_body_hash())?;
     let up = own_upload(&app, &caller, &id)?;
     let Some(_busy) = BusyGuard::try_new(&app, &up.id) else {
@@ -750,7 +787,7 @@ fn download_headers(h: &mut HeaderMap) {
 
 /// `GET /v1/attachments/{token}`: the ciphertext, with `Range` support.
 async fn download_get(State(app): State<AppState>, Path(token): Path<String>, req: Request) -> ApiResult<Response> {
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::NotFound)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     caller.check_body(&empty_body_hash())?;
     let token = decode_token(&token)?;
     let a = find_attachment(&app, &caller.group_id, &token)?;
@@ -794,7 +831,7 @@ fn varint(len: u64) -> Vec<u8> {
 /// `POST /v1/attachments/download`: `DownloadAttachmentRequest` → `DownloadAttachmentResponse`,
 /// streamed.
 async fn download_tls(State(app): State<AppState>, req: Request) -> ApiResult<Response> {
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::NotFound)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     let body = small_body(req.into_body()).await?;
     caller.check_body(&Sha256::digest(&body))?;
     let dl: DownloadAttachmentRequest = decode_exact(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -822,7 +859,7 @@ async fn delete_attachment(
     Path(token): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    let caller = authenticate(&app, &req, AUTH_HEADER, false, Deny::NotFound)?;
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     caller.check_body(&empty_body_hash())?;
     let token = decode_token(&token)?;
     let a = find_attachment(&app, &caller.group_id, &token)?;
@@ -838,8 +875,8 @@ async fn delete_attachment(
 /// `POST /v1/attachments/{token}/copy`: signed for the source group (`Mimi-Auth`) and the target
 /// group (`Mimi-Auth-Target`) by the same identity; returns a token bound to the target group.
 async fn copy_attachment(State(app): State<AppState>, Path(token): Path<String>, req: Request) -> ApiResult<Response> {
-    let src = authenticate(&app, &req, AUTH_HEADER, false, Deny::NotFound)?;
-    let dst = authenticate(&app, &req, AUTH_TARGET_HEADER, false, Deny::Forbidden)?;
+    let src = authenticate(&app, &req, AUTH_HEADER, false)?;
+    let dst = authenticate(&app, &req, AUTH_TARGET_HEADER, false)?;
     src.check_body(&empty_body_hash())?;
     dst.check_body(&empty_body_hash())?;
     if src.key.identity != dst.key.identity {

@@ -65,6 +65,13 @@ pub struct Config {
     /// Allowed CORS origins, comma separated; `*` allows any origin (no credentials are used).
     #[arg(long, env = "MIMI_DS_CORS_ORIGINS", default_value = "*")]
     pub cors_origins: String,
+    /// Serve the demo page from this directory: `GET /` is `<DIR>/index.html`, `GET /<path>` a
+    /// file below it (API routes under `/v1` take precedence).
+    #[arg(long, env = "MIMI_DS_WWW", value_name = "DIR")]
+    pub www: Option<PathBuf>,
+    /// Serve this directory (the package's wasm-pack output) at `/pkg/`.
+    #[arg(long = "www-pkg", env = "MIMI_DS_WWW_PKG", value_name = "DIR")]
+    pub www_pkg: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "MIMI_DS_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

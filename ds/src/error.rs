@@ -26,8 +26,8 @@ impl ApiError {
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", m)
     }
-    /// 404 `NotFound` — the one answer for unknown, foreign, expired or deleted tokens and for
-    /// non-members on token routes.
+    /// 404 `NotFound` — the one answer (to members) for unknown, foreign, expired or deleted
+    /// tokens and uploads.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "NotFound", "not found")
     }

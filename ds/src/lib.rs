@@ -17,6 +17,7 @@ pub mod error;
 pub mod groups;
 pub mod meta;
 pub mod reqauth;
+pub mod www;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub struct App {
     pub busy: Mutex<HashSet<String>>,
     /// Woken on every new relayed message.
     pub notify: Notify,
+    /// Static directories (`--www`, `--www-pkg`).
+    pub www: www::StaticRoots,
 }
 
 impl App {
@@ -174,6 +177,7 @@ impl RunningDs {
 
 /// Opens the storage under `cfg.data_dir`, recovers, binds `cfg.listen` and serves.
 pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
+    let www = www::StaticRoots::open(cfg.www.as_deref(), cfg.www_pkg.as_deref())?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let meta: Arc<dyn MetaStore> = Arc::new(SqliteMeta::open(&cfg.data_dir.join("meta.sqlite"))?);
     let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&cfg.data_dir)?);
@@ -191,6 +195,7 @@ pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
         nonces: NonceCache::default(),
         busy: Mutex::new(HashSet::new()),
         notify: Notify::new(),
+        www,
     });
     app.recover().await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;

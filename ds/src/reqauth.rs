@@ -35,22 +35,12 @@ impl Caller {
     }
 }
 
-/// What a non-member (or an invalid signature, which is indistinguishable) receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deny {
-    /// 404 `NotFound` (routes that name a token or an upload: no existence oracle).
-    NotFound,
-    /// 403 `Forbidden` (routes that name only the group).
-    Forbidden,
-}
-
-impl Deny {
-    fn err(self) -> ApiError {
-        match self {
-            Deny::NotFound => ApiError::not_found(),
-            Deny::Forbidden => ApiError::forbidden("not a member of the group"),
-        }
-    }
+/// What a caller whose signature does not verify as a current member of the signed group
+/// receives, on every route: 403 `Forbidden`. The decision is taken before, and independently
+/// of, any token or upload lookup, so it reveals nothing about tokens; members get the same
+/// 404 `NotFound` for every token that is not a live one of their group.
+fn not_member() -> ApiError {
+    ApiError::forbidden("not a member of the group")
 }
 
 /// Replay cache of request nonces, kept for as long as their timestamp is acceptable.
@@ -105,7 +95,7 @@ pub struct Verifier<'a> {
 
 impl Verifier<'_> {
     /// Verifies header `name`: well formed, covers `method` and `target`, fresh, signed by a
-    /// member's leaf (per [`Groups::lookup`]) and not replayed. The body hash is checked later by
+    /// member's leaf (per [`Groups::lookup`]; otherwise 403 `Forbidden`) and not replayed. The body hash is checked later by
     /// the handler ([`Caller::check_body`]).
     pub fn verify(
         &self,
@@ -114,7 +104,6 @@ impl Verifier<'_> {
         method: &str,
         target: &str,
         allow_old_epochs: bool,
-        deny: Deny,
     ) -> Result<Caller, ApiError> {
         let value = headers
             .get(name)
@@ -134,7 +123,7 @@ impl Verifier<'_> {
         let group_id = tbs.group_id.as_slice();
         let keys = match self.groups.lookup(group_id, tbs.epoch, tbs.leaf_index, allow_old_epochs) {
             Ok(k) => k,
-            Err(LookupError::NotMember) => return Err(deny.err()),
+            Err(LookupError::NotMember) => return Err(not_member()),
             Err(LookupError::StaleEpoch) => {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -146,7 +135,7 @@ impl Verifier<'_> {
         let key = keys
             .into_iter()
             .find(|k| signed.verify(self.crypto, k.scheme, &k.signature_key).is_ok())
-            .ok_or_else(|| deny.err())?;
+            .ok_or_else(not_member)?;
         let nonce: [u8; NONCE_LEN] =
             tbs.nonce.as_slice().try_into().map_err(|_| unauthorized(AuthError::Malformed("nonce length")))?;
         if !self.nonces.insert(nonce, now, tbs.timestamp_ms.saturating_add(self.skew_ms).saturating_add(1000)) {

@@ -161,13 +161,16 @@ async fn removed_member_is_rejected_at_once_even_within_the_epoch_grace() {
     let r = ds.http.get(ds.url(&path)).header(AUTH_HEADER, h).send().await.unwrap();
     assert_eq!(r.status(), 200, "previous epoch within grace");
 
-    // Bob, removed, signing at the previous epoch (which he still holds): same 404 as any unknown token.
-    assert_eq!(bob.download(&ds, &gid, &token).await.unwrap_err(), (404, "NotFound".into()));
+    // Bob, removed, signing at the previous epoch (which he still holds): 403 on every route,
+    // decided before the token is looked up.
+    assert_eq!(bob.download(&ds, &gid, &token).await.unwrap_err(), (403, "Forbidden".into()));
+    assert_eq!(bob.delete(&ds, &gid, &token).await, 403);
     assert_eq!(bob.upload(&ds, &gid, b"x").await.unwrap_err(), (403, "Forbidden".into()));
+    assert_eq!(bob.create_upload(&ds, &gid, 10).await.unwrap_err(), (403, "Forbidden".into()));
     // Or claiming the current epoch: his leaf is blank now.
     let h = bob.auth_with(&gid, old_epoch + 1, bob_leaf, "GET", &path, empty_body_hash(), now_ms());
     let r = ds.http.get(ds.url(&path)).header(AUTH_HEADER, h).send().await.unwrap();
-    assert_eq!(code_of(r).await, (404, "NotFound".into()));
+    assert_eq!(code_of(r).await, (403, "Forbidden".into()));
     // Alice and Carol (after processing the commit) still download.
     assert_eq!(alice.download(&ds, &gid, &token).await.unwrap(), b"bob's file");
 }
@@ -209,15 +212,20 @@ async fn non_member_forged_replayed_stale_and_unsigned_requests_are_rejected() {
     let path = format!("/v1/attachments/{}", b64(&token));
     let get = |h: String| ds.http.get(ds.url(&path)).header(AUTH_HEADER, h).send();
 
-    // Non-member: Carol signs as leaf 0 / leaf 1 of the group with her own key.
+    // Non-member: Carol signs as leaf 0 / leaf 1 of the group with her own key: 403, for a
+    // live token as for an unknown one (the membership check comes first).
+    let unknown = format!("/v1/attachments/{}", b64(&[9u8; 32]));
     for leaf in [0, 1, 7] {
         let h = carol.auth_with(&gid, 1, leaf, "GET", &path, empty_body_hash(), now_ms());
-        assert_eq!(code_of(get(h).await.unwrap()).await, (404, "NotFound".into()));
+        assert_eq!(code_of(get(h).await.unwrap()).await, (403, "Forbidden".into()));
+        let h = carol.auth_with(&gid, 1, leaf, "GET", &unknown, empty_body_hash(), now_ms());
+        let r = ds.http.get(ds.url(&unknown)).header(AUTH_HEADER, h).send().await.unwrap();
+        assert_eq!(code_of(r).await, (403, "Forbidden".into()));
     }
     assert_eq!(carol.upload(&ds, &gid, b"x").await.unwrap_err().0, 403);
     // Unknown group.
     let h = carol.auth_with(b"no such group", 0, 0, "GET", &path, empty_body_hash(), now_ms());
-    assert_eq!(code_of(get(h).await.unwrap()).await, (404, "NotFound".into()));
+    assert_eq!(code_of(get(h).await.unwrap()).await, (403, "Forbidden".into()));
 
     // Forged: Alice's header with one signature byte flipped.
     let good = alice.auth(&gid, "GET", &path, b"");
@@ -225,7 +233,7 @@ async fn non_member_forged_replayed_stale_and_unsigned_requests_are_rejected() {
     let last = raw.len() - 1;
     raw[last] ^= 1;
     let forged = b64(&raw);
-    assert_eq!(code_of(get(forged).await.unwrap()).await, (404, "NotFound".into()));
+    assert_eq!(code_of(get(forged).await.unwrap()).await, (403, "Forbidden".into()));
     // The genuine one works once; replaying it is refused.
     assert_eq!(get(good.clone()).await.unwrap().status(), 200);
     assert_eq!(code_of(get(good).await.unwrap()).await, (401, "Replay".into()));
@@ -356,7 +364,7 @@ async fn delete_follows_the_any_member_policy() {
     let (alice, bob, gid) = alice_and_bob(&ds).await;
     let carol = Member::new("carol");
     let token = alice.upload(&ds, &gid, b"alice's").await.unwrap();
-    assert_eq!(carol.delete(&ds, &gid, &token).await, 404, "non-members never delete");
+    assert_eq!(carol.delete(&ds, &gid, &token).await, 403, "non-members never delete");
     assert_eq!(bob.delete(&ds, &gid, &token).await, 204);
     assert_eq!(alice.download(&ds, &gid, &token).await.unwrap_err().0, 404);
 }
@@ -705,7 +713,7 @@ async fn a_standalone_proposal_then_a_commit_by_reference_removes_a_member() {
     let body = alice.commit_body(&gid, commit, None);
     ds.handshake(&gid, body).await;
     assert_eq!(ds.app().groups.epoch(&gid), Some(3));
-    assert_eq!(carol.download(&ds, &gid, &token).await.unwrap_err(), (404, "NotFound".into()));
+    assert_eq!(carol.download(&ds, &gid, &token).await.unwrap_err(), (403, "Forbidden".into()));
     assert_eq!(alice.download(&ds, &gid, &token).await.unwrap(), b"for the group");
 }
 
@@ -771,7 +779,7 @@ async fn a_member_swapped_out_of_its_leaf_is_rejected_within_the_grace_period() 
     let path = format!("/v1/attachments/{}", b64(&token));
     let h = bob.auth_with(&gid, old_epoch, bob_leaf, "GET", &path, empty_body_hash(), now_ms());
     let r = ds.http.get(ds.url(&path)).header(AUTH_HEADER, h).send().await.unwrap();
-    assert_eq!(code_of(r).await, (404, "NotFound".into()));
+    assert_eq!(code_of(r).await, (403, "Forbidden".into()));
     // Dave, at the new epoch, is in.
     assert_eq!(dave.download(&ds, &gid, &token).await.unwrap(), b"after bob");
 }
@@ -811,4 +819,169 @@ async fn an_abandoned_one_shot_upload_leaves_nothing_and_frees_its_quota() {
     assert_eq!(files_in(ds.data_dir(), "staging"), 0);
     assert_eq!(files_in(ds.data_dir(), "blobs"), 0);
     assert_eq!(ds.app().meta.usage(&gid).unwrap(), (0, 0));
+}
+
+/// A signed request by `who` for group `gid`; returns (status, code) — code "" without a JSON body.
+async fn signed(
+    ds: &Ds,
+    who: &Member,
+    gid: &[u8],
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    target: Option<(&Member, &[u8])>,
+) -> (u16, String) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut rb = ds.http.request(m, ds.url(path)).header(AUTH_HEADER, who.auth(gid, method, path, &body));
+    if let Some((t, tg)) = target {
+        rb = rb.header(AUTH_TARGET_HEADER, t.auth(tg, method, path, b""));
+    }
+    if method == "PATCH" {
+        rb = rb.header("upload-offset", 0);
+    }
+    if path == "/v1/uploads" {
+        rb = rb.header("upload-length", 10);
+    }
+    let r = rb.body(body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let code = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (status, code)
+}
+
+#[tokio::test]
+async fn non_members_get_403_on_every_route_and_members_get_404_for_tokens_not_theirs() {
+    let ds = Ds::start(|_| {}).await;
+    let (alice, bob, g1) = alice_and_bob(&ds).await;
+    let mut carol = Member::new("carol");
+    let g3 = carol.create_group(&ds).await; // Carol is a member of g3 only.
+    let token = alice.upload(&ds, &g1, b"g1 file").await.unwrap();
+    let upload = alice.create_upload(&ds, &g1, 100).await.unwrap();
+    let unknown_token = [7u8; 32];
+    let unknown_upload = "/v1/uploads/0123456789abcdef0123456789abcdef".to_owned();
+    let dl_body = |t: &[u8]| {
+        encode(&DownloadAttachmentRequest { group_id: g1.clone().into(), token: t.to_vec().into() }).unwrap()
+    };
+    let up_body = encode(&mimi_attachments::wire::UploadAttachmentRequest {
+        group_id: g1.clone().into(),
+        content: b"x".to_vec().into(),
+    })
+    .unwrap();
+    let gpath = |s: &str| format!("/v1/groups/{}/{s}", b64(&g1));
+
+    // Carol, signing for g1 (with any leaf, her own key), gets 403 everywhere, whether the token
+    // or upload exists or not.
+    for t in [token.as_slice(), &unknown_token] {
+        let tp = format!("/v1/attachments/{}", b64(t));
+        let cp = format!("/v1/attachments/{}/copy", b64(t));
+        assert_eq!(signed(&ds, &carol, &g1, "GET", &tp, vec![], None).await, (403, "Forbidden".into()), "GET");
+        assert_eq!(signed(&ds, &carol, &g1, "DELETE", &tp, vec![], None).await, (403, "Forbidden".into()));
+        let r = signed(&ds, &carol, &g1, "POST", "/v1/attachments/download", dl_body(t), None).await;
+        assert_eq!(r, (403, "Forbidden".into()), "TLS download");
+        let r = signed(&ds, &carol, &g1, "POST", &cp, vec![], Some((&carol, &g3))).await;
+        assert_eq!(r, (403, "Forbidden".into()), "copy out of a group she is not in");
+    }
+    for up in [&upload, &unknown_upload] {
+        assert_eq!(signed(&ds, &carol, &g1, "HEAD", up, vec![], None).await.0, 403);
+        assert_eq!(signed(&ds, &carol, &g1, "PATCH", up, vec![1; 10], None).await, (403, "Forbidden".into()));
+        assert_eq!(signed(&ds, &carol, &g1, "DELETE", up, vec![], None).await, (403, "Forbidden".into()));
+    }
+    assert_eq!(signed(&ds, &carol, &g1, "POST", "/v1/attachments", up_body, None).await, (403, "Forbidden".into()));
+    assert_eq!(signed(&ds, &carol, &g1, "POST", "/v1/uploads", vec![], None).await, (403, "Forbidden".into()));
+    let q = format!("{}?after=0", gpath("messages"));
+    assert_eq!(signed(&ds, &carol, &g1, "GET", &q, vec![], None).await, (403, "Forbidden".into()));
+    assert_eq!(signed(&ds, &carol, &g1, "POST", &gpath("messages"), vec![0; 8], None).await, (403, "Forbidden".into()));
+    assert_eq!(signed(&ds, &carol, &g1, "GET", &gpath("quota"), vec![], None).await, (403, "Forbidden".into()));
+    // Her upload really did not happen, and Alice's upload is untouched.
+    assert_eq!(ds.app().meta.usage(&g1).unwrap(), (7 + 100, 2));
+
+    // Bob, a member: the same 404 for a token or upload that is not a live one of his group.
+    let foreign = carol.upload(&ds, &g3, b"g3 file").await.unwrap();
+    for t in [unknown_token.as_slice(), &foreign] {
+        let tp = format!("/v1/attachments/{}", b64(t));
+        let cp = format!("/v1/attachments/{}/copy", b64(t));
+        assert_eq!(signed(&ds, &bob, &g1, "GET", &tp, vec![], None).await, (404, "NotFound".into()));
+        assert_eq!(signed(&ds, &bob, &g1, "DELETE", &tp, vec![], None).await, (404, "NotFound".into()));
+        let r = signed(&ds, &bob, &g1, "POST", "/v1/attachments/download", dl_body(t), None).await;
+        assert_eq!(r, (404, "NotFound".into()));
+        let r = signed(&ds, &bob, &g1, "POST", &cp, vec![], Some((&bob, &g1))).await;
+        assert_eq!(r, (404, "NotFound".into()));
+    }
+    // Alice's upload (another uploader) and an unknown one: 404 for Bob.
+    for up in [&upload, &unknown_upload] {
+        assert_eq!(signed(&ds, &bob, &g1, "HEAD", up, vec![], None).await.0, 404);
+        assert_eq!(signed(&ds, &bob, &g1, "PATCH", up, vec![1; 10], None).await, (404, "NotFound".into()));
+        assert_eq!(signed(&ds, &bob, &g1, "DELETE", up, vec![], None).await, (404, "NotFound".into()));
+    }
+    // And the genuine token works for him.
+    assert_eq!(bob.download(&ds, &g1, &token).await.unwrap(), b"g1 file");
+}
+
+async fn quota(ds: &Ds, who: &Member, gid: &[u8]) -> serde_json::Value {
+    let path = format!("/v1/groups/{}/quota", b64(gid));
+    let r = ds.http.get(ds.url(&path)).header(AUTH_HEADER, who.auth(gid, "GET", &path, b"")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn quota_endpoint_reports_the_limits_and_exactly_what_the_quota_counts() {
+    let ds = Ds::start(|c| {
+        c.max_file_bytes = 100_000;
+        c.group_quota_bytes = 250_000;
+        c.group_quota_count = 3;
+        c.attachment_ttl_secs = 3600;
+    })
+    .await;
+    let (mut alice, bob, gid) = alice_and_bob(&ds).await;
+    let g2 = alice.create_group(&ds).await;
+    let expect = |used: u64, n: u64| {
+        serde_json::json!({
+            "used_bytes": used, "attachments": n, "max_group_bytes": 250_000, "max_group_attachments": 3,
+            "max_file_bytes": 100_000, "expiry_secs": 3600,
+        })
+    };
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(0, 0));
+
+    let t1 = alice.upload(&ds, &gid, &random_bytes(1234, 5)).await.unwrap();
+    assert_eq!(quota(&ds, &bob, &gid).await, expect(1234, 1));
+    // An upload in progress counts with its announced length, from its creation on.
+    let loc = bob.create_upload(&ds, &gid, 5000).await.unwrap();
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(6234, 2));
+    assert_eq!(bob.patch(&ds, &gid, &loc, 0, vec![1; 1000]).await.status(), 204);
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(6234, 2));
+    // Cancelled: freed.
+    let h = bob.auth(&gid, "DELETE", &loc, b"");
+    assert_eq!(ds.http.delete(ds.url(&loc)).header(AUTH_HEADER, h).send().await.unwrap().status(), 204);
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(1234, 1));
+    // Another group's uploads do not count here.
+    alice.upload(&ds, &g2, &random_bytes(777, 6)).await.unwrap();
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(1234, 1));
+    assert_eq!(quota(&ds, &alice, &g2).await, expect(777, 1));
+    // A completed resumable upload counts as one attachment of its size.
+    let t2 = bob.upload_resumable(&ds, &gid, &random_bytes(99_999, 7), 40_000).await.unwrap();
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(101_233, 2));
+    // The count limit the endpoint reports is the one enforced.
+    alice.upload(&ds, &gid, b"third").await.unwrap();
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(101_238, 3));
+    assert_eq!(alice.upload(&ds, &gid, b"fourth").await.unwrap_err(), (507, "QuotaExceeded".into()));
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(101_238, 3));
+    // Deletions free it.
+    assert_eq!(alice.delete(&ds, &gid, &t1).await, 204);
+    assert_eq!(bob.delete(&ds, &gid, &t2).await, 204);
+    assert_eq!(quota(&ds, &alice, &gid).await, expect(5, 1));
+
+    // Non-member, signature for another group, bad group id.
+    let carol = Member::new("carol");
+    let path = format!("/v1/groups/{}/quota", b64(&gid));
+    assert_eq!(signed(&ds, &carol, &gid, "GET", &path, vec![], None).await, (403, "Forbidden".into()));
+    assert_eq!(signed(&ds, &alice, &g2, "GET", &path, vec![], None).await, (403, "Forbidden".into()));
+    let r = signed(&ds, &alice, &gid, "GET", "/v1/groups/!!/quota", vec![], None).await;
+    assert_eq!(r, (400, "BadRequest".into()));
+    let r = ds.http.get(ds.url(&path)).send().await.unwrap();
+    assert_eq!(code_of(r).await, (401, "Unauthorized".into()));
 }

@@ -136,6 +136,10 @@ fn help_lists_the_flags() {
         "--clock-skew-secs",
         "--epoch-grace-secs",
         "--cors-origins",
+        "--www",
+        "--www-pkg",
+        "MIMI_DS_WWW",
+        "MIMI_DS_WWW_PKG",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
@@ -173,4 +177,50 @@ async fn logs_never_contain_tokens_or_upload_ids() {
         assert!(!log.contains(&secret), "secret in the log");
     }
     assert!(!log.to_ascii_lowercase().contains("mimi-auth"), "auth header in the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_the_page_from_mimi_ds_www_and_the_package_from_mimi_ds_www_pkg() {
+    let dir = tempfile::tempdir().unwrap();
+    let (www, pkg) = (dir.path().join("www"), dir.path().join("pkg"));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(www.join("index.html"), "<title>demo</title>").unwrap();
+    std::fs::write(pkg.join("mimi_attachments_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-ds"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("MIMI_DS_LOG", "warn")
+        .env("MIMI_DS_WWW", &www)
+        .env("MIMI_DS_WWW_PKG", &pkg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ds = Ds::at(line.trim().strip_prefix("listening on ").unwrap().to_owned());
+    let r = ds.http.get(ds.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("'wasm-unsafe-eval'"));
+    assert_eq!(r.text().await.unwrap(), "<title>demo</title>");
+    let r = ds.http.get(ds.url("/pkg/mimi_attachments_bg.wasm")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/wasm");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"\0asm\x01\0\0\0");
+    assert_eq!(ds.http.get(ds.url("/v1/health")).send().await.unwrap().text().await.unwrap(), "ok");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A --www that is not a directory: the binary exits with an error instead of serving.
+    let status = Command::new(env!("CARGO_BIN_EXE_mimi-ds"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data2"))
+        .arg("--www")
+        .arg(www.join("index.html"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
 }
