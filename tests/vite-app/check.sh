@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The package as a web chat app consumes it: tests/vite-app depends on
+# "mimi-attachments": "file:../../pkg-bundler" (wasm-pack --target bundler output), is installed
+# from its lockfile and built with Vite 8 (no wasm plugin); the built app then runs in headless
+# Chromium, served by `vite preview` on 127.0.0.1.
+#
+#   bash tests/vite-app/check.sh
+#
+# pkg-bundler/ is built first if it is missing (set MIMI_VITE_REBUILD=1 to rebuild it anyway).
+# Env: CARGO_TARGET_DIR (for that build), CHROMIUM (default /usr/bin/chromium), PLAYWRIGHT_CORE.
+# Prints cargo-style "test <name> ... ok|FAILED" lines and a "test result:" summary; exit 1 on
+# any failure.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$here"
+
+passed=0
+failed=0
+result() { # name status
+  if [ "$2" = ok ]; then
+    passed=$((passed + 1)); echo "test $1 ... ok"
+  else
+    failed=$((failed + 1)); echo "test $1 ... FAILED"
+  fi
+}
+summary() {
+  if [ "$failed" -eq 0 ]; then
+    echo "test result: ok. $passed passed; $failed failed"
+    exit 0
+  fi
+  echo "test result: FAILED. $passed passed; $failed failed"
+  exit 1
+}
+
+preview_pid=""
+cleanup() {
+  if [ -n "$preview_pid" ] && kill -0 "$preview_pid" 2>/dev/null; then
+    kill "$preview_pid" 2>/dev/null
+    wait "$preview_pid" 2>/dev/null
+  fi
+}
+trap cleanup EXIT
+
+# 1. The package output.
+if [ "${MIMI_VITE_REBUILD:-0}" = 1 ] || [ ! -f "$root/pkg-bundler/package.json" ]; then
+  echo "building pkg-bundler/ (wasm-pack --target bundler) ..."
+  if ! (cd "$root" && PATH="$root/node_modules/.bin:$PATH" timeout 1800 \
+        wasm-pack build --release --target bundler --out-dir pkg-bundler); then
+    echo "wasm-pack build failed"
+    result vite_app_builds_with_the_bundler_package FAILED
+    result vite_app_round_trips_an_attachment_in_chromium FAILED
+    summary
+  fi
+fi
+
+# 2. Install from the lockfile and build. The lockfile may only point at the npm registry, plus
+#    the file: link to pkg-bundler/.
+build_ok=0
+rm -rf dist
+if node -e '
+  const lock = require("./package-lock.json");
+  const bad = [];
+  for (const [name, p] of Object.entries(lock.packages)) {
+    if (p.resolved === undefined) continue;
+    if (name === "node_modules/mimi-attachments" && p.resolved === "../../pkg-bundler" && p.link) continue;
+    if (!p.resolved.startsWith("https://registry.npmjs.org/")) bad.push(name + " -> " + p.resolved);
+  }
+  const dep = lock.packages["node_modules/mimi-attachments"];
+  if (!dep || dep.resolved !== "../../pkg-bundler" || !dep.link) bad.push("mimi-attachments is not linked to ../../pkg-bundler");
+  if (bad.length) { console.error("package-lock.json: " + bad.join("; ")); process.exit(1); }
+' && timeout 600 npm ci --no-audit --no-fund --loglevel=error \
+  && timeout 600 npx --no-install vite build --logLevel warn; then
+  wasm=$(find dist -name '*.wasm' -size +100k | head -n 1)
+  js=$(find dist/assets -name '*.js' | head -n 1)
+  problems=()
+  [ -n "$wasm" ] || problems+=("no .wasm asset (>100 KiB) in dist/")
+  if [ -n "$wasm" ] && [ "$(head -c 4 "$wasm" | od -An -tx1 | tr -d ' \n')" != "0061736d" ]; then
+    problems+=("$wasm is not a wasm module")
+  fi
+  [ -n "$js" ] || problems+=("no JS bundle in dist/assets/")
+  if [ -n "$js" ]; then
+    grep -q "$(basename "$js")" dist/index.html || problems+=("dist/index.html does not load $js")
+    [ -z "$wasm" ] || grep -rqF "$(basename "$wasm")" dist/assets/*.js \
+      || problems+=("no JS chunk refers to $(basename "$wasm")")
+    grep -rqF "vite-alice" dist/assets/*.js || problems+=("the app code is not in the bundle")
+  fi
+  if [ "${#problems[@]}" -eq 0 ]; then
+    echo "dist: $(du -k "$wasm" | cut -f1) KiB $(basename "$wasm"), JS $(ls dist/assets/*.js | xargs -n1 basename | tr '\n' ' ')"
+    build_ok=1
+  else
+    printf '  %s\n' "${problems[@]}"
+  fi
+fi
+if [ "$build_ok" = 1 ]; then result vite_app_builds_with_the_bundler_package ok
+else result vite_app_builds_with_the_bundler_package FAILED; fi
+
+# 3. Run the built app in headless Chromium.
+browser_ok=0
+if [ "$build_ok" = 1 ]; then
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  node ./node_modules/vite/bin/vite.js preview --host 127.0.0.1 --port "$port" --strictPort \
+    > "$here/dist/.preview.log" 2>&1 &
+  preview_pid=$!
+  url="http://127.0.0.1:$port/"
+  for _ in $(seq 1 100); do
+    if node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$url" 2>/dev/null; then
+      break
+    fi
+    kill -0 "$preview_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if timeout 300 node run-browser.mjs "$url"; then
+    browser_ok=1
+  else
+    echo "--- vite preview log"; cat "$here/dist/.preview.log"
+  fi
+  cleanup
+  preview_pid=""
+fi
+if [ "$browser_ok" = 1 ]; then result vite_app_round_trips_an_attachment_in_chromium ok
+else result vite_app_round_trips_an_attachment_in_chromium FAILED; fi
+
+summary
