@@ -13,7 +13,7 @@ const PREVIEW = new Map([
 const AUTO_PREVIEW_MAX = 16 * MiB;
 const GROUP_ID = new TextEncoder().encode("demo-" + crypto.getRandomValues(new Uint32Array(1))[0].toString(16));
 const status = (t) => { document.getElementById("status").textContent = t; };
-const fmt = (n) => n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+const fmt = (n) => n >= 1024 * MiB ? `${+(n / 1024 / MiB).toFixed(1)} GiB` : n >= MiB ? `${+(n / MiB).toFixed(1)} MiB` : n >= 1024 ? `${+(n / 1024).toFixed(1)} KiB` : `${n} B`;
 const el = (tag, props = {}, ...kids) => { const e = Object.assign(document.createElement(tag), props); e.append(...kids); return e; };
 
 class Pane {
@@ -100,7 +100,12 @@ class Pane {
         for (const ev of r.events) this.onEvent(ev);
         if (r.events.length) this.refresh();
       } catch (err) {
-        if (err.code === "Forbidden") break;
+        if (err.code === "Forbidden") {
+          this.system("The Delivery Service no longer accepts you in this group: you were removed.", true);
+          this.node.querySelector(".epoch").textContent = "removed from the group";
+          this.node.querySelector(".composer").querySelectorAll("input, button").forEach((x) => { x.disabled = true; });
+          return;
+        }
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
