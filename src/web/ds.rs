@@ -63,6 +63,12 @@ async fn sha256(data: &Uint8Array) -> Result<[u8; 32], Error> {
     digest.try_into().map_err(|_| Error::Platform("SHA-256 digest of the wrong length".into()))
 }
 
+/// A request body as a `Blob`: Chromium accepts an 8 MiB `Blob` body in ~30-80 ms but takes
+/// 400-950 ms over the same bytes as a `Uint8Array`/`ArrayBuffer` (measured here, headless 156).
+fn blob_body(data: &Uint8Array) -> Result<web_sys::Blob, Error> {
+    web_sys::Blob::new_with_u8_array_sequence(&Array::of1(data)).map_err(|e| Error::Platform(describe(&e)))
+}
+
 fn sign(g: &mls::Group, method: &str, path: &str, body_hash: [u8; 32]) -> Result<String, Error> {
     let nonce = fresh_nonce().map_err(|e| Error::Mls(e.to_string()))?;
     let now = js_sys::Date::now() as u64;
@@ -198,6 +204,7 @@ impl DsClient {
             body.set(&bytes(&head), 0);
             body.set(&ct, head.len() as u32);
             let hash = sha256(&body).await?;
+            let body = blob_body(&body)?;
             let resp = self
                 .send(signal, || Ok(Self::signed(g, "POST", "/v1/attachments".into(), hash)?.body(body.clone())))
                 .await?;
@@ -239,22 +246,43 @@ impl DsClient {
         let mut offset = 0u64;
         let mut acc = Accumulator::new(&out.stream_from(0, opts)?.into())?;
         let mut failures = 0u32;
+        // The next part is read and encrypted while the current PATCH is in flight.
+        let mut next: Option<(Uint8Array, [u8; 32])> = None;
         loop {
             opts.check_abort()?;
-            acc.fill(UPLOAD_PART).await?;
-            let part = acc.take(UPLOAD_PART);
-            let hash = sha256(&part).await?;
+            let (part, hash) = match next.take() {
+                Some(p) => p,
+                None => {
+                    acc.fill(UPLOAD_PART).await?;
+                    let part = acc.take(UPLOAD_PART);
+                    let hash = sha256(&part).await?;
+                    (part, hash)
+                }
+            };
+            let len = u64::from(part.length());
             let auth = sign(&g.g.borrow(), "PATCH", location, hash)?;
             let req = Req::new("PATCH", location.to_string())
                 .header(AUTH_HEADER, auth)
                 .header("Upload-Offset", offset.to_string())
                 .header("Content-Type", "application/partial-upload")
-                .body(part.clone());
-            let e = match self.fetch(&req, signal).await {
+                .body(blob_body(&part)?);
+            drop(part);
+            let prepare = async {
+                if offset + len >= total {
+                    return Ok(None);
+                }
+                acc.fill(UPLOAD_PART).await?;
+                let p = acc.take(UPLOAD_PART);
+                let h = sha256(&p).await?;
+                Ok::<_, Error>(Some((p, h)))
+            };
+            let (sent, prepared) = futures_util::future::join(self.fetch(&req, signal), prepare).await;
+            let e = match sent {
                 Ok(resp) if resp.status() == 201 => return token_of(resp).await,
                 Ok(resp) if resp.status() == 204 => {
-                    offset += u64::from(part.length());
+                    offset += len;
                     failures = 0;
+                    next = prepared?;
                     opts.progress("upload", offset, Some(total));
                     continue;
                 }

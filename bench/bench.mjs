@@ -1,0 +1,148 @@
+// Page side of the benchmark (bench/run.mjs drives it). Each measurement returns MB/s (1e6 B/s)
+// of plaintext. Nothing here asserts a time.
+import init, * as mimi from "/pkg/mimi_attachments.js";
+
+const wasm = await init();
+const MiB = 1 << 20;
+const blobs = new Map();
+const rate = (bytes, ms) => bytes / 1e3 / ms;
+const now = () => performance.now();
+
+async function drain(stream) {
+  const r = stream.getReader();
+  let n = 0;
+  for (;;) { const { done, value } = await r.read(); if (done) return n; n += value.length; }
+}
+function random(n) {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
+  return b;
+}
+async function twoMembers(suite) {
+  const a = await mimi.MlsClient.create("a", { storeName: null, cipherSuite: suite });
+  const b = await mimi.MlsClient.create("b", { storeName: null, cipherSuite: suite });
+  const ag = await a.createGroup();
+  const bg = await b.joinGroup((await ag.addMembers([await b.keyPackage()])).welcome);
+  return { ag, bg };
+}
+const groups = {};
+const group = async (suite) => (groups[suite] ??= await twoMembers(suite));
+const cts = new Map();
+
+const m = {
+  // The same random Blob for every measurement of a size (4 MiB random parts).
+  async makeBlob({ mib }) {
+    const parts = [];
+    for (let i = 0; i < mib; i += 4) parts.push(random(Math.min(4, mib - i) * MiB));
+    blobs.set(mib, new Blob(parts));
+    return { size: blobs.get(mib).size };
+  },
+  dropBlob({ mib }) { blobs.delete(mib); for (const k of [...cts.keys()]) if (k.startsWith(`${mib}/`)) cts.delete(k); return {}; },
+  wasmMemory() { return { bytes: wasm.memory.buffer.byteLength }; },
+
+  // Ceilings.
+  async readStream({ mib }) { const t = now(); const n = await drain(blobs.get(mib).stream()); return { mbps: rate(n, now() - t) }; },
+  async sha256Wasm() {
+    const buf = random(64 * MiB), t = now();
+    for (let i = 0; i < buf.length; i += 4 * MiB) mimi.attachmentHash(1, buf.subarray(i, i + 4 * MiB));
+    return { mbps: rate(buf.length, now() - t) };
+  },
+  async aesGcmWebCrypto({ chunk = 256 * 1024 }) {
+    const buf = random(64 * MiB), iv = random(12);
+    const key = await crypto.subtle.importKey("raw", random(16), "AES-GCM", false, ["encrypt"]);
+    const t = now();
+    for (let i = 0; i < buf.length; i += chunk) await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new Uint8Array(1) }, key, buf.subarray(i, i + chunk));
+    return { mbps: rate(buf.length, now() - t) };
+  },
+  async chachaWasm() {
+    const buf = random(64 * MiB);
+    const keys = mimi.AttachmentKeys.fromParts(3, random(32), random(12));
+    const t = now();
+    for (let i = 0; i < buf.length; i += 4 * MiB) mimi.encryptChunked(keys, buf.subarray(i, i + 4 * MiB), 262144);
+    return { mbps: rate(buf.length, now() - t) };
+  },
+
+  // Ours: File/Blob -> ciphertext stream (hash pass + encrypt pass), and back.
+  async oursEncrypt({ mib, suite, backend }) {
+    const { ag, bg } = await group(suite);
+    const blob = blobs.get(mib);
+    const t = now();
+    const out = await ag.encryptAttachment(blob, { backend });
+    const tHash = now() - t;
+    await drain(out.ciphertext({ backend }));
+    const ms = now() - t;
+    const key = `${mib}/${suite}/${backend}`;
+    if (!cts.has(key)) {
+      const ref = out.complete(random(16));
+      cts.set(key, { ct: await new Response(out.ciphertext({ backend })).blob(), ref: bg.receiveAttachment(ref.contentType(), ag.ownLeafIndex, bg.epoch) });
+    }
+    return { mbps: rate(blob.size, ms), hashMbps: rate(blob.size, tHash) };
+  },
+  async oursDecrypt({ mib, suite, backend }) {
+    const { ct, ref } = cts.get(`${mib}/${suite}/${backend}`);
+    const t = now();
+    const n = await drain(ref.decrypt(ct, { backend }));
+    return { mbps: rate(n, now() - t) };
+  },
+
+  // The peer: matrix-encrypt-attachment (whole-file AES-CTR + SHA-256 on WebCrypto).
+  async matrixEncrypt({ mib }) {
+    const blob = blobs.get(mib);
+    try {
+      const t = now();
+      const { data, info } = await window.MatrixEncryptAttachment.encryptAttachment(await blob.arrayBuffer());
+      const ms = now() - t;
+      window.__matrix = { data, info };
+      return { mbps: rate(blob.size, ms) };
+    } catch (e) { window.__matrix = null; return { failed: `${e.name}: ${e.message}`.slice(0, 120) }; }
+  },
+  async matrixDecrypt() {
+    if (!window.__matrix) return { failed: "no ciphertext (encrypt failed)" };
+    try {
+      const { data, info } = window.__matrix;
+      const t = now();
+      const p = await window.MatrixEncryptAttachment.decryptAttachment(data, info);
+      const ms = now() - t;
+      window.__matrix = null;
+      return { mbps: rate(p.byteLength, ms) };
+    } catch (e) { window.__matrix = null; return { failed: `${e.name}: ${e.message}`.slice(0, 120) }; }
+  },
+
+  // Through the Delivery Service on loopback: sendAttachment (encrypt + upload) and download.
+  async viaDs({ mib, url }) {
+    const a = await mimi.MlsClient.create(`ua${mib}${Math.random()}`, { storeName: null });
+    const b = await mimi.MlsClient.create(`ub${mib}${Math.random()}`, { storeName: null });
+    const da = new mimi.DsClient(url, a), db = new mimi.DsClient(url, b);
+    await db.publishKeyPackage();
+    const ag = await da.createGroup();
+    await da.addMember(ag, b.identity);
+    const bg = await db.joinFromWelcome();
+    const blob = blobs.get(mib);
+    let t = now();
+    const ref = await da.sendAttachment(ag, blob);
+    const up = now() - t;
+    const r = bg.receiveAttachment(ref.contentType(), ag.ownLeafIndex, bg.epoch);
+    t = now();
+    const n = await drain(await db.download(bg, r));
+    return { uploadMbps: rate(blob.size, up), downloadMbps: rate(n, now() - t) };
+  },
+
+  // Main-thread frame rate while a Worker encrypts.
+  async fpsWithWorker({ mib }) {
+    const w = new Worker(new URL("./worker.mjs", import.meta.url), { type: "module" });
+    let frames = 0, on = true;
+    const tick = () => { frames++; if (on) requestAnimationFrame(tick); };
+    const done = new Promise((r) => { w.onmessage = (e) => r(e.data); });
+    const t = now();
+    requestAnimationFrame(tick);
+    w.postMessage(blobs.get(mib));
+    const r = await done;
+    on = false;
+    const ms = now() - t;
+    w.terminate();
+    return { fps: frames / (ms / 1000), workerMbps: r.ok ? rate(r.bytes, r.ms) : undefined, error: r.error };
+  },
+};
+
+window.measure = (name, arg) => m[name](arg ?? {});
+window.ready = true;
