@@ -32,7 +32,7 @@ step() { # step NAME MIN_PASSED CMD...: runs CMD, counts its tests, requires at 
 }
 
 export CARGO_TERM_COLOR=never
-step native 50 cargo test --workspace
+step native 60 cargo test --workspace
 echo "=== vectors: independent Python check"
 if python3 tests/vectors/check_vectors.py >"$LOG/py.log" 2>&1; then
   n=$(grep -Eo '[0-9]+ passed' "$LOG/py.log" | awk '{print $1}'); passed=$((passed + n)); echo "    vectors: $n passed"
@@ -46,9 +46,9 @@ step browser 19 cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step pkg-web 0 wasm-pack build --release --target web --out-dir pkg
 step pkg-bundler 0 wasm-pack build --release --target bundler --out-dir pkg-bundler
 step node-smoke 1 node www/demo-cli.mjs --self-test
-step browser-js 8 node tests/browser/run.mjs --big
+step browser-js 9 node tests/browser/run.mjs --big --ds target/debug/mimi-ds
 step e2e 5 node tests/e2e/run.mjs --ds target/debug/mimi-ds
-step vite-app 1 bash tests/vite-app/check.sh
+step vite-app 2 bash tests/vite-app/check.sh
 echo "=== types: tsc --strict on tests/ts/consumer.ts"
 if tsc -p tests/ts/tsconfig.json >"$LOG/tsc.log" 2>&1; then passed=$((passed + 1)); echo "    types: ok"
 else failed=$((failed + 1)); problems+=("tsc"); cat "$LOG/tsc.log"; fi
