@@ -37,7 +37,7 @@ const m = {
     blobs.set(mib, new Blob(parts));
     return { size: blobs.get(mib).size };
   },
-  dropBlob({ mib }) { blobs.delete(mib); for (const k of [...cts.keys()]) if (k.startsWith(`${mib}/`)) cts.delete(k); return {}; },
+  dropBlob({ mib }) { blobs.delete(mib); window.__matrix = null; for (const k of [...cts.keys()]) if (k.startsWith(`${mib}/`)) cts.delete(k); return {}; },
   wasmMemory() { return { bytes: wasm.memory.buffer.byteLength }; },
 
   // Ceilings.
@@ -103,7 +103,6 @@ const m = {
       const t = now();
       const p = await window.MatrixEncryptAttachment.decryptAttachment(data, info);
       const ms = now() - t;
-      window.__matrix = null;
       return { mbps: rate(p.byteLength, ms) };
     } catch (e) { window.__matrix = null; return { failed: `${e.name}: ${e.message}`.slice(0, 120) }; }
   },

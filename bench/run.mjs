@@ -52,7 +52,7 @@ async function rendererRssKiB() {
 const profile = await mkdtemp(join(tmpdir(), "mimi-bench-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--js-flags=--expose-gc"],
 });
 const page = context.pages()[0] ?? (await context.newPage());
 page.on("pageerror", (e) => console.log(`  [pageerror] ${e.message}`));
@@ -61,15 +61,22 @@ await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 
 for (let i = 0; i < 100; i++) { try { await access(join(profile, "Default", "blob_storage")); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }
 await new Promise((r) => setTimeout(r, 3000)); // Chromium's small start-up Blob limits (TOOLCHAIN.md)
 
-/** Runs one measurement, sampling the renderer's RSS while it runs. */
+/** Runs one measurement after a full GC, sampling the renderer's RSS while it runs; `rssKiB` is
+ *  the peak above the RSS the measurement started from. */
 async function measure(name, arg = {}) {
-  let peak = 0, on = true;
+  await page.evaluate(() => { window.gc?.(); });
+  await new Promise((r) => setTimeout(r, 300));
+  const start = await rendererRssKiB();
+  let peak = start, on = true;
   const sampler = (async () => { while (on) { peak = Math.max(peak, await rendererRssKiB()); await new Promise((r) => setTimeout(r, 100)); } })();
-  try { return { ...(await page.evaluate(([n, a]) => window.measure(n, a), [name, arg])), rssKiB: peak }; }
-  finally { on = false; await sampler; }
+  try {
+    const v = await page.evaluate(([n, a]) => window.measure(n, a), [name, arg]);
+    return { ...v, rssKiB: Math.max(peak, await rendererRssKiB()) - start };
+  } finally { on = false; await sampler; }
 }
 const stats = (xs) => { const s = xs.filter((x) => typeof x === "number").sort((a, b) => a - b); return s.length ? { median: s[Math.floor((s.length - 1) / 2)], min: s[0], max: s.at(-1) } : null; };
 
+await page.evaluate(() => { window.gc?.(); });
 const idleKiB = await rendererRssKiB();
 const results = { machine: {}, sizes: {}, ceilings: {}, idleRssMiB: idleKiB / 1024 };
 results.machine = {

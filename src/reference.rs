@@ -144,7 +144,7 @@ impl ExternalBodyIn {
         p.skip_cfws()?;
         let ty = p.token()?;
         p.skip_cfws()?;
-        p.expect(b'/', "expected '/' after the type")?;
+        p.eat(b'/', "expected '/' after the type")?;
         p.skip_cfws()?;
         let sub = p.token()?;
         if !ty.eq_ignore_ascii_case("message") || !sub.eq_ignore_ascii_case("external-body") {
@@ -157,14 +157,14 @@ impl ExternalBodyIn {
             if p.eof() {
                 break;
             }
-            p.expect(b';', "expected ';' between parameters")?;
+            p.eat(b';', "expected ';' between parameters")?;
             p.skip_cfws()?;
             if p.eof() {
                 break; // a trailing ';' is tolerated
             }
             let name = p.token()?.to_ascii_lowercase();
             p.skip_cfws()?;
-            p.expect(b'=', "expected '=' after the parameter name")?;
+            p.eat(b'=', "expected '=' after the parameter name")?;
             p.skip_cfws()?;
             let value = if p.peek() == Some(b'"') { p.quoted()? } else { p.token()?.to_string() };
             if seen.contains(&name) {
@@ -282,7 +282,7 @@ impl<'a> Lexer<'a> {
         ContentTypeError::Syntax { pos: self.pos, what }
     }
 
-    fn expect(&mut self, c: u8, what: &'static str) -> CtResult<()> {
+    fn eat(&mut self, c: u8, what: &'static str) -> CtResult<()> {
         if self.peek() == Some(c) {
             self.pos += 1;
             Ok(())
@@ -338,7 +338,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn quoted(&mut self) -> CtResult<String> {
-        self.expect(b'"', "expected '\"'")?;
+        self.eat(b'"', "expected '\"'")?;
         let mut v = String::new();
         loop {
             match self.peek() {

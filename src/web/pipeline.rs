@@ -4,6 +4,7 @@
 
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use web_sys::{Blob, ReadableStream};
 use zeroize::Zeroizing;
 
@@ -36,6 +37,27 @@ fn hash_js(hasher: &mut Hasher, scratch: &mut Zeroizing<Vec<u8>>, data: &Uint8Ar
     }
 }
 
+/// Files up to this size are hashed with one `crypto.subtle.digest` call (native speed, several
+/// times wasm SHA-2's) at the cost of holding them in memory once; larger ones stream through
+/// wasm SHA-2 piece by piece.
+pub const DIGEST_BUDGET: u64 = 32 << 20;
+
+/// `crypto.subtle.digest` of a whole small Blob, when WebCrypto is there.
+async fn digest_small_blob(hash: HashAlg, blob: &Blob) -> Result<Option<Vec<u8>>, Error> {
+    let Some(subtle) = super::cipher::subtle() else { return Ok(None) };
+    let name = match hash {
+        HashAlg::Sha256 => "SHA-256",
+        HashAlg::Sha384 => "SHA-384",
+        HashAlg::Sha512 => "SHA-512",
+    };
+    let buf = wasm_bindgen_futures::JsFuture::from(blob.array_buffer()).await.map_err(|e| Error::Io(describe(&e)))?;
+    let p = subtle
+        .digest_with_str_and_buffer_source(name, &buf.unchecked_into())
+        .map_err(|e| Error::Platform(describe(&e)))?;
+    let d = wasm_bindgen_futures::JsFuture::from(p).await.map_err(|e| Error::Platform(describe(&e)))?;
+    Ok(Some(Uint8Array::new(&d).to_vec()))
+}
+
 /// `Hash(input)` and the input's length, reading the input once.
 pub async fn hash_input(
     hash: HashAlg,
@@ -43,6 +65,16 @@ pub async fn hash_input(
     opts: &Options,
     total: Option<u64>,
 ) -> Result<(Vec<u8>, u64), Error> {
+    opts.check_abort()?;
+    if let Some(blob) = input.dyn_ref::<Blob>() {
+        let size = blob.size() as u64;
+        if size <= DIGEST_BUDGET {
+            if let Some(h) = digest_small_blob(hash, blob).await? {
+                opts.progress("hash", size, total);
+                return Ok((h, size));
+            }
+        }
+    }
     let mut acc = Accumulator::new(input)?;
     let mut hasher = Hasher::new(hash);
     let mut scratch = Zeroizing::new(Vec::new());
@@ -57,6 +89,29 @@ pub async fn hash_input(
         opts.progress("hash", acc.read, total);
     }
     Ok((hasher.finalize(), acc.read))
+}
+
+/// One step of a pipeline: the next piece of output, until done or failed.
+trait Step: 'static {
+    fn done(&self) -> bool;
+    fn fail(&mut self);
+    async fn step(&mut self) -> Result<Uint8Array, Error>;
+}
+
+/// A `ReadableStream` pulling `state`'s steps; an error errors the stream with a
+/// `MimiAttachmentsError` and ends it.
+fn js_stream<S: Step>(state: S) -> ReadableStream {
+    let s = futures_util::stream::unfold(state, |mut st| async move {
+        if st.done() {
+            return None;
+        }
+        let r = st.step().await;
+        if r.is_err() {
+            st.fail();
+        }
+        Some((r.map(JsValue::from).map_err(js_error), st))
+    });
+    wasm_streams::ReadableStream::from_stream(s).into_raw()
 }
 
 /// `Some(N)` for chunked v1, `None` for one-shot.
@@ -77,19 +132,20 @@ struct Encrypt {
     produced: u64,
 }
 
-impl Encrypt {
-    async fn next(&mut self) -> Option<Result<JsValue, JsValue>> {
-        if self.done {
-            return None;
-        }
-        let r = self.step().await;
-        if r.is_err() {
-            self.done = true;
-        }
-        Some(r.map(JsValue::from).map_err(js_error))
+impl Step for Encrypt {
+    fn done(&self) -> bool {
+        self.done
     }
-
+    fn fail(&mut self) {
+        self.done = true;
+    }
     async fn step(&mut self) -> Result<Uint8Array, Error> {
+        self.step_inner().await
+    }
+}
+
+impl Encrypt {
+    async fn step_inner(&mut self) -> Result<Uint8Array, Error> {
         self.opts.check_abort()?;
         if self.cipher.is_none() {
             self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
@@ -176,8 +232,7 @@ pub fn encrypt_stream(
         produced: 0,
     };
     let _ = &state.blob;
-    let s = futures_util::stream::unfold(state, |mut st| async move { st.next().await.map(|item| (item, st)) });
-    Ok(wasm_streams::ReadableStream::from_stream(s).into_raw())
+    Ok(js_stream(state))
 }
 
 struct Decrypt {
@@ -195,18 +250,19 @@ struct Decrypt {
     produced: u64,
 }
 
-impl Decrypt {
-    async fn next(&mut self) -> Option<Result<JsValue, JsValue>> {
-        if self.done {
-            return None;
-        }
-        let r = self.step().await;
-        if r.is_err() {
-            self.done = true;
-        }
-        Some(r.map(JsValue::from).map_err(js_error))
+impl Step for Decrypt {
+    fn done(&self) -> bool {
+        self.done
     }
+    fn fail(&mut self) {
+        self.done = true;
+    }
+    async fn step(&mut self) -> Result<Uint8Array, Error> {
+        self.step_inner().await
+    }
+}
 
+impl Decrypt {
     fn check_hash(&mut self) -> Result<(), Error> {
         let h = self.hasher.take().ok_or(Error::InvalidState("hash already checked"))?;
         if crate::stream::hash_matches(h, &self.hash) {
@@ -216,7 +272,7 @@ impl Decrypt {
         }
     }
 
-    async fn step(&mut self) -> Result<Uint8Array, Error> {
+    async fn step_inner(&mut self) -> Result<Uint8Array, Error> {
         self.opts.check_abort()?;
         if self.cipher.is_none() {
             self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
@@ -301,8 +357,7 @@ pub fn decrypt_stream(
         done: false,
         produced: 0,
     };
-    let s = futures_util::stream::unfold(state, |mut st| async move { st.next().await.map(|item| (item, st)) });
-    Ok(wasm_streams::ReadableStream::from_stream(s).into_raw())
+    Ok(js_stream(state))
 }
 
 /// Reads a stream of `Uint8Array`s into a `Blob`, grouping pieces into parts of ~16 MiB (a Blob

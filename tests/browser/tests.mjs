@@ -85,7 +85,7 @@ const tests = {
 
   async abort_and_progress() {
     const { ag, bg } = await aliceAndBob(mimi);
-    const data = randomBytes(12 * MiB);
+    const data = randomBytes(40 * MiB); // above the 32 MiB one-call digest budget: streamed hashing
     const seen = [];
     const s = await send(ag, new Blob([data]), { onProgress: (p) => seen.push(p) });
     assert(seen.length >= 3 && seen.every((p) => p.phase === "hash"), "hash progress reported");
