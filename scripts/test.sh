@@ -46,7 +46,7 @@ step browser 19 cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step pkg-web 0 wasm-pack build --release --target web --out-dir pkg
 step pkg-bundler 0 wasm-pack build --release --target bundler --out-dir pkg-bundler
 step node-smoke 1 node www/demo-cli.mjs --self-test
-step browser-js 9 node tests/browser/run.mjs --big --ds target/debug/mimi-ds
+step browser-js 10 node tests/browser/run.mjs --big --ds target/debug/mimi-ds
 step e2e 5 node tests/e2e/run.mjs --ds target/debug/mimi-ds
 step vite-app 2 bash tests/vite-app/check.sh
 echo "=== types: tsc --strict on tests/ts/consumer.ts"

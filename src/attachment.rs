@@ -76,6 +76,52 @@ impl PendingAttachment {
         self.chunk_size
     }
 
+    /// The group the keys belong to.
+    pub fn group_id(&self) -> &[u8] {
+        &self.group_id
+    }
+
+    /// The plaintext size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Serializes the pending attachment (secret: it holds the keys), to resume an upload after a
+    /// restart of the application.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        AttachmentRef {
+            keys: self.keys.clone(),
+            nonce: self.nonce.clone(),
+            token: Vec::new(),
+            hash: self.hash.clone(),
+            chunk_size: self.chunk_size,
+            size: Some(self.size),
+            group_id: self.group_id.clone(),
+            epoch: self.epoch,
+            sender_index: self.sender_index,
+        }
+        .to_bytes()
+    }
+
+    /// Restores a pending attachment from [`PendingAttachment::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let r = AttachmentRef::from_bytes(bytes)?;
+        if !r.token.is_empty() {
+            return Err(Error::Codec("not a pending attachment (it has a token)".into()));
+        }
+        let size = r.size.ok_or_else(|| Error::Codec("pending attachment without a size".into()))?;
+        Ok(Self {
+            keys: r.keys.clone(),
+            nonce: r.nonce.clone(),
+            hash: r.hash.clone(),
+            chunk_size: r.chunk_size,
+            size,
+            group_id: r.group_id.clone(),
+            epoch: r.epoch,
+            sender_index: r.sender_index,
+        })
+    }
+
     /// Binds the Delivery Service token. Fails with [`Error::WrongEpoch`] if the group moved to
     /// another epoch since the keys were derived: receivers would derive other keys, so the
     /// attachment must be encrypted again.

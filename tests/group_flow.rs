@@ -143,6 +143,13 @@ fn one_shot_form_and_epoch_change_before_sending() {
     assert!(!ct_type.contains("chunk-size"));
     let r = AttachmentRef::receive(&bg, &ct_type, 0, 1).expect("derive");
     assert_eq!(open_one_shot(r.keys(), &ct, &r.hash).expect("open"), plain);
+    // A pending attachment survives serialization (to resume an upload after a reload).
+    let restored = PendingAttachment::from_bytes(&p.to_bytes().expect("to bytes")).expect("from bytes");
+    assert_eq!(
+        (restored.keys().key(), restored.hash(), restored.size(), restored.epoch()),
+        (p.keys().key(), p.hash(), 1000, 1)
+    );
+    assert!(PendingAttachment::from_bytes(&p.complete(&ag, b"tok").expect("ref").to_bytes().expect("bytes")).is_err());
     // If the epoch moves on between derivation and sending, completing fails: receivers would
     // derive in the new epoch and get other keys.
     ag.self_update().expect("update");

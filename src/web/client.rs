@@ -89,17 +89,20 @@ function run(mode, f) {
 export function idb_put(key, value) { return run("readwrite", (s) => s.put(value, key)); }
 export function idb_get(key) { return run("readonly", (s) => s.get(key)); }
 export function idb_delete(key) { return run("readwrite", (s) => s.delete(key)); }
+export function idb_keys() { return run("readonly", (s) => s.getAllKeys()); }
 "#)]
 extern "C" {
     #[wasm_bindgen(catch)]
-    fn idb_put(key: &str, value: &Uint8Array) -> Result<Promise, JsValue>;
+    pub(crate) fn idb_put(key: &str, value: &JsValue) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch)]
-    fn idb_get(key: &str) -> Result<Promise, JsValue>;
+    pub(crate) fn idb_get(key: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch)]
-    fn idb_delete(key: &str) -> Result<Promise, JsValue>;
+    pub(crate) fn idb_delete(key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    pub(crate) fn idb_keys() -> Result<Promise, JsValue>;
 }
 
-async fn idb(p: Result<Promise, JsValue>) -> Result<JsValue, Error> {
+pub(crate) async fn idb(p: Result<Promise, JsValue>) -> Result<JsValue, Error> {
     let p = p.map_err(|e| Error::Platform(format!("IndexedDB: {}", describe(&e))))?;
     JsFuture::from(p).await.map_err(|e| Error::Platform(format!("IndexedDB: {}", describe(&e))))
 }
@@ -136,7 +139,7 @@ where
 #[derive(Clone)]
 pub(crate) struct ClientHandle {
     pub(crate) client: mls::Client,
-    store_name: Option<String>,
+    pub(crate) store_name: Option<String>,
 }
 
 impl ClientHandle {
@@ -144,7 +147,7 @@ impl ClientHandle {
         if let Some(name) = &self.store_name {
             let state = self.client.export_state()?;
             let arr = bytes(&state);
-            let r = idb(idb_put(name, &arr)).await;
+            let r = idb(idb_put(name, &arr.clone().into())).await;
             arr.fill(0, 0, arr.length());
             r?;
         }

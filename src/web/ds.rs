@@ -13,7 +13,8 @@ use web_sys::{AbortSignal, Response};
 
 use super::cipher::subtle;
 use super::client::{
-    bytes, event_js, get_opt, promise, set, update_js, AttachmentRef, MlsClient, MlsGroup, OutgoingAttachment,
+    bytes, event_js, get_opt, idb, idb_delete, idb_get, idb_keys, idb_put, promise, set, update_js, AttachmentRef,
+    MlsClient, MlsGroup, OutgoingAttachment,
 };
 use super::error::describe;
 use super::io::{Accumulator, Options};
@@ -223,7 +224,13 @@ impl DsClient {
             ds_code: "BadResponse".into(),
             message: "no Location".into(),
         })?;
-        let r = self.upload_parts(out, g, opts, &location, total).await;
+        let record = self.save_upload(out, &location).await?;
+        let r = self.upload_parts(out, g, opts, &location, total, false).await;
+        if !matches!(r, Err(Error::Network(_)) | Err(Error::Aborted)) {
+            if let Some(key) = &record {
+                let _ = idb(idb_delete(key)).await;
+            }
+        }
         if r.is_err() {
             // Best effort: free the server's reservation when giving up (not on a network error,
             // where the upload can still be resumed).
@@ -241,10 +248,15 @@ impl DsClient {
         opts: &Options,
         location: &str,
         total: u64,
+        resume: bool,
     ) -> Result<Vec<u8>, Error> {
         let signal = opts.signal();
-        let mut offset = 0u64;
-        let mut acc = Accumulator::new(&out.stream_from(0, opts)?.into())?;
+        let mut offset = if resume { self.server_offset(g, location, total, signal).await? } else { 0 };
+        if resume && offset >= total {
+            // The last PATCH arrived but its answer (with the token) was lost: nothing to resume.
+            return Err(Error::InvalidState("the upload completed but its token was lost: send the file again"));
+        }
+        let mut acc = Accumulator::new(&out.stream_from(offset, opts)?.into())?;
         let mut failures = 0u32;
         // The next part is read and encrypted while the current PATCH is in flight.
         let mut next: Option<(Uint8Array, [u8; 32])> = None;
@@ -296,25 +308,56 @@ impl DsClient {
             sleep(250 << failures.min(4)).await;
             failures += 1;
             // Where is the server? Then restart the ciphertext stream there.
-            let head = self.send(signal, || Self::signed(g, "HEAD", location.to_string(), empty_body_hash())).await?;
-            let server =
-                head.headers().get("Upload-Offset").ok().flatten().and_then(|v| v.parse::<u64>().ok()).ok_or_else(
-                    || Error::Ds {
-                        status: head.status(),
-                        ds_code: "BadResponse".into(),
-                        message: "no Upload-Offset".into(),
-                    },
-                )?;
-            if server > total {
-                return Err(Error::Ds {
-                    status: 500,
-                    ds_code: "BadResponse".into(),
-                    message: "offset past the end".into(),
-                });
-            }
+            let server = self.server_offset(g, location, total, signal).await?;
             offset = server;
             acc = Accumulator::new(&out.stream_from(offset, opts)?.into())?;
         }
+    }
+
+    /// `HEAD` of a resumable upload: the server's `Upload-Offset`.
+    async fn server_offset(
+        &self,
+        g: &MlsGroup,
+        location: &str,
+        total: u64,
+        signal: Option<&AbortSignal>,
+    ) -> Result<u64, Error> {
+        let head = self.send(signal, || Self::signed(g, "HEAD", location.to_string(), empty_body_hash())).await?;
+        let server =
+            head.headers().get("Upload-Offset").ok().flatten().and_then(|v| v.parse::<u64>().ok()).ok_or_else(
+                || Error::Ds {
+                    status: head.status(),
+                    ds_code: "BadResponse".into(),
+                    message: "no Upload-Offset".into(),
+                },
+            )?;
+        if server > total {
+            return Err(Error::Ds {
+                status: 500,
+                ds_code: "BadResponse".into(),
+                message: "offset past the end".into(),
+            });
+        }
+        Ok(server)
+    }
+
+    fn upload_prefix(&self) -> Option<String> {
+        self.h.store_name.as_ref().map(|n| format!("upload:{n}:"))
+    }
+
+    /// Persists what resuming this upload after a reload needs (keys, upload URL, the File), for
+    /// clients that persist; returns the IndexedDB key.
+    async fn save_upload(&self, out: &OutgoingAttachment, location: &str) -> Result<Option<String>, Error> {
+        let Some(prefix) = self.upload_prefix() else { return Ok(None) };
+        let key = format!("{prefix}{location}");
+        let rec = Object::new();
+        set(&rec, "state", bytes(&out.pending.to_bytes()?));
+        set(&rec, "file", out.file.clone());
+        set(&rec, "location", location);
+        set(&rec, "groupId", bytes(out.pending.group_id()));
+        set(&rec, "name", get_opt(&out.file, "name"));
+        idb(idb_put(&key, &rec.into())).await?;
+        Ok(Some(key))
     }
 
     async fn get_attachment(
@@ -722,6 +765,87 @@ impl DsClient {
                 .await?;
             let token = token_of(resp).await?;
             Ok(AttachmentRef(r.rebind(&token, &to.g.borrow())?))
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl DsClient {
+    /// Uploads that a persisting client started and did not finish (for example when the page
+    /// was closed): `[{id, name, size, groupId}]`. Resume them with `resumeUpload`.
+    #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<{ id: string; name?: string; size: number; groupId: Uint8Array }[]>")]
+    pub fn pending_uploads(&self) -> Promise {
+        let prefix = self.upload_prefix();
+        promise(async move {
+            let out = Array::new();
+            let Some(prefix) = prefix else { return Ok(out) };
+            for k in Array::from(&idb(idb_keys()).await?).iter() {
+                let Some(key) = k.as_string().filter(|k| k.starts_with(&prefix)) else { continue };
+                let rec = idb(idb_get(&key)).await?;
+                let o = Object::new();
+                set(&o, "id", key.as_str());
+                set(&o, "name", get_opt(&rec, "name"));
+                set(&o, "size", get_opt(&get_opt(&rec, "file"), "size"));
+                set(&o, "groupId", get_opt(&rec, "groupId"));
+                out.push(&o);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Resumes a pending upload (from `pendingUploads`) from the server's offset and resolves to
+    /// the reference, as `sendAttachment` does. `WrongEpoch` if the group has moved to another
+    /// epoch since the upload started (the keys belong to that epoch: send the file again).
+    #[wasm_bindgen(js_name = resumeUpload, unchecked_return_type = "Promise<AttachmentRef>")]
+    pub fn resume_upload(
+        &self,
+        group: &MlsGroup,
+        id: String,
+        #[wasm_bindgen(unchecked_param_type = "StreamOptions")] options: JsValue,
+    ) -> Promise {
+        let this = self.clone_handle();
+        let g = group.share();
+        promise(async move {
+            let opts = Options::from_js(&options)?;
+            let rec = idb(idb_get(&id)).await?;
+            if rec.is_undefined() {
+                return Err(Error::InvalidArgument("no such pending upload".into()));
+            }
+            let state = get_opt(&rec, "state")
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| Error::Codec("bad upload record".into()))?;
+            let file = get_opt(&rec, "file")
+                .dyn_into::<web_sys::Blob>()
+                .map_err(|_| Error::Codec("bad upload record".into()))?;
+            let location =
+                get_opt(&rec, "location").as_string().ok_or_else(|| Error::Codec("bad upload record".into()))?;
+            let pending = crate::attachment::PendingAttachment::from_bytes(&zeroize::Zeroizing::new(state.to_vec()))?;
+            if pending.group_id() != g.g.borrow().group_id() {
+                return Err(Error::WrongGroup);
+            }
+            let out = OutgoingAttachment { g: g.g.clone(), pending, file };
+            let total = out.ciphertext_size_u64()?;
+            let r = this.upload_parts(&out, &g, &opts, &location, total, true).await;
+            if !matches!(r, Err(Error::Network(_)) | Err(Error::Aborted)) {
+                let _ = idb(idb_delete(&id)).await;
+            }
+            Ok(out.pending.complete(&g.g.borrow(), &r?).map(AttachmentRef)?)
+        })
+    }
+
+    /// Abandons a pending upload: cancels it at the Delivery Service (freeing the quota) and
+    /// forgets it.
+    #[wasm_bindgen(js_name = discardUpload, unchecked_return_type = "Promise<void>")]
+    pub fn discard_upload(&self, group: &MlsGroup, id: String) -> Promise {
+        let this = self.clone_handle();
+        let g = group.share();
+        promise(async move {
+            let rec = idb(idb_get(&id)).await?;
+            if let Some(location) = get_opt(&rec, "location").as_string() {
+                let _ = this.send(None, || Self::signed(&g, "DELETE", location.clone(), empty_body_hash())).await;
+            }
+            idb(idb_delete(&id)).await?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 }

@@ -267,6 +267,45 @@ tests.ds_transport = async ({ url }) => {
   return { relayed: got.events.length };
 };
 
+// An upload interrupted by a page reload resumes from the server's offset.
+tests.resume_before = async ({ url }) => {
+  for (const n of ["ru-alice", "ru-bob"]) await mimi.MlsClient.deleteStored(n);
+  const a = await mimi.MlsClient.create("ru-alice", { storeName: "ru-alice" });
+  const b = await mimi.MlsClient.create("ru-bob", { storeName: "ru-bob" });
+  const da = new mimi.DsClient(url, a), db = new mimi.DsClient(url, b);
+  await db.publishKeyPackage();
+  const ag = await da.createGroup();
+  await da.addMember(ag, "ru-bob");
+  await db.joinFromWelcome();
+  const data = randomBytes(96 * MiB);
+  const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))];
+  sessionStorage.setItem("resume", JSON.stringify({ url, group: Array.from(ag.groupId), sha }));
+  window.__uploaded = 0;
+  // Not awaited: the runner reloads the page in the middle of it.
+  da.sendAttachment(ag, new Blob([data]), { onProgress: (p) => { if (p.phase === "upload") window.__uploaded = p.loaded / p.total; } }).catch(() => {});
+};
+
+tests.resume_after = async () => {
+  const { url, group, sha } = JSON.parse(sessionStorage.getItem("resume"));
+  const a = await mimi.MlsClient.load("ru-alice"), b = await mimi.MlsClient.load("ru-bob");
+  const gid = new Uint8Array(group);
+  const ag = a.loadGroup(gid), bg = b.loadGroup(gid);
+  const da = new mimi.DsClient(url, a), db = new mimi.DsClient(url, b);
+  const pending = await da.pendingUploads();
+  assertEq(pending.length, 1, "one pending upload after the reload");
+  assertEq(pending[0].size, 96 * MiB, "its size");
+  let first = null;
+  const ref = await da.resumeUpload(ag, pending[0].id, { onProgress: (p) => { first ??= p.loaded / p.total; } });
+  assert(first > 0.2, `resumed from the server's offset, not from 0 (first progress ${first})`);
+  assertEq((await da.pendingUploads()).length, 0, "no pending upload left");
+  const r = bg.receiveAttachment(ref.contentType(), ag.ownLeafIndex, bg.epoch);
+  const back = await bytesOf(await db.downloadToBlob(bg, r));
+  const got = [...new Uint8Array(await crypto.subtle.digest("SHA-256", back))];
+  assertEq(got.join(), sha.join(), "SHA-256 of the downloaded file");
+  for (const n of ["ru-alice", "ru-bob"]) await mimi.MlsClient.deleteStored(n);
+  return { resumedAt: Math.round(first * 100) + "%" };
+};
+
 window.testNames = ["alice_sends_bob_decrypts_after_two_more_epochs", "failures_have_their_own_codes", "abort_and_progress",
   "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api"];
 window.runTest = async (name, arg) => {
