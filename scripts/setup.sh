@@ -15,6 +15,21 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# 1b. Firefox ESR + geckodriver: the second browser engine for the wasm-bindgen browser suite.
+if ! command -v firefox-esr >/dev/null; then
+  say "installing firefox-esr (apt)"
+  $SUDO apt-get update -qq
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq firefox-esr >/dev/null
+fi
+GECKODRIVER_VERSION=0.37.1
+# (Version strings are captured first: `tool --version | grep -q` fails under pipefail when grep
+# closes the pipe early and the tool dies of SIGPIPE.)
+version_of() { "$@" 2>/dev/null | head -n 1 || true; }
+if [ "$(version_of geckodriver --version)" != "geckodriver $GECKODRIVER_VERSION" ]; then
+  say "installing geckodriver $GECKODRIVER_VERSION (cargo install, ~2-3 min cold)"
+  cargo install --locked geckodriver --version "$GECKODRIVER_VERSION" || cargo install geckodriver --version "$GECKODRIVER_VERSION"
+fi
+
 # 2. The wasm32 target.
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding rustup target wasm32-unknown-unknown"
@@ -23,7 +38,7 @@ fi
 
 # 3. wasm-pack, pinned.
 WASM_PACK_VERSION=0.15.1
-if ! wasm-pack --version 2>/dev/null | grep -q " $WASM_PACK_VERSION"; then
+if [ "$(version_of wasm-pack --version)" != "wasm-pack $WASM_PACK_VERSION" ]; then
   say "installing wasm-pack $WASM_PACK_VERSION (cargo install, ~3 min cold)"
   cargo install --locked wasm-pack --version "$WASM_PACK_VERSION"
 fi
@@ -31,7 +46,7 @@ fi
 # 4. wasm-bindgen-cli: exactly the wasm-bindgen version in Cargo.lock.
 WBG=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
 if [ -z "$WBG" ]; then echo "[setup] cannot find wasm-bindgen in Cargo.lock" >&2; exit 1; fi
-if ! wasm-bindgen --version 2>/dev/null | grep -q " $WBG\b" || ! command -v wasm-bindgen-test-runner >/dev/null; then
+if [ "$(version_of wasm-bindgen --version)" != "wasm-bindgen $WBG" ] || ! command -v wasm-bindgen-test-runner >/dev/null; then
   say "installing wasm-bindgen-cli $WBG (cargo install, ~4 min cold)"
   cargo install --locked wasm-bindgen-cli --version "=$WBG" || cargo install wasm-bindgen-cli --version "=$WBG"
 fi

@@ -43,6 +43,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export CHROMEDRIVER=/usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT=300
 step browser 19 cargo test -p mimi-attachments --target wasm32-unknown-unknown
+step browser-firefox 19 env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step pkg-web 0 wasm-pack build --release --target web --out-dir pkg
 step pkg-bundler 0 wasm-pack build --release --target bundler --out-dir pkg-bundler
 step node-smoke 1 node www/demo-cli.mjs --self-test
