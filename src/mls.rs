@@ -306,8 +306,12 @@ impl Client {
                 values.insert(e.key.as_slice().to_vec(), e.value.as_slice().to_vec());
             }
         }
+        check_store(&provider.storage)?;
         let signer = SignatureKeyPair::read(provider.storage(), state.signature_public_key.as_slice(), scheme)
             .ok_or_else(|| Error::Codec("the state holds no signature key".into()))?;
+        if signer.public() != state.signature_public_key.as_slice() {
+            return Err(Error::Codec("the stored signature key pair is not the one the state names".into()));
+        }
         let groups = state.groups.iter().map(|g| g.as_slice().to_vec()).collect();
         Ok(Self(Rc::new(ClientInner {
             provider,
@@ -317,6 +321,66 @@ impl Client {
             groups: core::cell::RefCell::new(groups),
         })))
     }
+}
+
+/// openmls' memory store `unwrap`s the JSON of some entries when it reads them (and the queued
+/// proposal behind each listed reference), so a corrupted or tampered state would panic — in wasm,
+/// abort the module — at `import_state` or `load_group`. Every such entry is decoded here, with
+/// its real type, before the state is accepted. (Found by the `stored_state` fuzz target.)
+fn check_store(storage: &MemoryStorage) -> Result<()> {
+    use openmls::group::{GroupContext, InterimTranscriptHash, QueuedProposal};
+    use openmls::messages::ConfirmationTag;
+    use openmls::prelude::hash_ref::ProposalRef;
+    use openmls::treesync::{LeafNode, TreeSync};
+    use serde::de::DeserializeOwned;
+    use serde_json::from_slice;
+
+    fn is<T: DeserializeOwned>(v: &[u8]) -> bool {
+        from_slice::<T>(v).is_ok()
+    }
+    fn list_of<T: DeserializeOwned>(v: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let items: Vec<Vec<u8>> = from_slice(v).ok()?;
+        items.iter().all(|i| is::<T>(i)).then_some(items)
+    }
+    let values = storage.values.read().map_err(|_| Error::Mls("store lock poisoned".into()))?;
+    let corrupt = |what: &str| Error::Codec(format!("the client state has a corrupt {what} entry"));
+    for (k, v) in values.iter() {
+        let ok = if k.starts_with(b"SignatureKeyPair") {
+            is::<SignatureKeyPair>(v)
+        } else if k.starts_with(b"Tree") {
+            is::<TreeSync>(v)
+        } else if k.starts_with(b"GroupContext") {
+            is::<GroupContext>(v)
+        } else if k.starts_with(b"InterimTranscriptHash") {
+            is::<InterimTranscriptHash>(v)
+        } else if k.starts_with(b"ConfirmationTag") {
+            is::<ConfirmationTag>(v)
+        } else if k.starts_with(b"OwnLeafNodes") {
+            list_of::<LeafNode>(v).is_some()
+        } else if let Some(rest) = k.strip_prefix(b"ProposalQueueRefs".as_slice()) {
+            // Every listed reference must have its queued proposal.
+            let group_json = rest.get(..rest.len().saturating_sub(2)).unwrap_or_default();
+            let version = rest.get(rest.len().saturating_sub(2)..).unwrap_or_default();
+            match (from_slice::<GroupId>(group_json), list_of::<ProposalRef>(v)) {
+                (Ok(gid), Some(refs)) => refs.iter().all(|r| {
+                    let Ok(r) = from_slice::<ProposalRef>(r) else { return false };
+                    let Ok(key) = serde_json::to_vec(&(&gid, &r)) else { return false };
+                    let mut full = b"QueuedProposal".to_vec();
+                    full.extend_from_slice(&key);
+                    full.extend_from_slice(version);
+                    values.get(&full).is_some_and(|q| is::<QueuedProposal>(q))
+                }),
+                _ => false,
+            }
+        } else {
+            true
+        };
+        if !ok {
+            let label: String = k.iter().take_while(|b| b.is_ascii_alphabetic()).map(|&b| char::from(b)).collect();
+            return Err(corrupt(&label));
+        }
+    }
+    Ok(())
 }
 
 /// A group this client is a member of.
