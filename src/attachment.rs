@@ -89,10 +89,15 @@ impl PendingAttachment {
     /// Serializes the pending attachment (secret: it holds the keys), to resume an upload after a
     /// restart of the application.
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        self.reference(Vec::new()).to_bytes()
+    }
+
+    /// The reference of this attachment under `token` (empty while the upload is pending).
+    fn reference(&self, token: Vec<u8>) -> AttachmentRef {
         AttachmentRef {
             keys: self.keys.clone(),
             nonce: self.nonce.clone(),
-            token: Vec::new(),
+            token,
             hash: self.hash.clone(),
             chunk_size: self.chunk_size,
             size: Some(self.size),
@@ -100,7 +105,6 @@ impl PendingAttachment {
             epoch: self.epoch,
             sender_index: self.sender_index,
         }
-        .to_bytes()
     }
 
     /// Restores a pending attachment from [`PendingAttachment::to_bytes`].
@@ -139,17 +143,7 @@ impl PendingAttachment {
                 got: token.len(),
             });
         }
-        Ok(AttachmentRef {
-            keys: self.keys.clone(),
-            nonce: self.nonce.clone(),
-            token: token.to_vec(),
-            hash: self.hash.clone(),
-            chunk_size: self.chunk_size,
-            size: Some(self.size),
-            group_id: self.group_id.clone(),
-            epoch: self.epoch,
-            sender_index: self.sender_index,
-        })
+        Ok(self.reference(token.to_vec()))
     }
 }
 

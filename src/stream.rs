@@ -47,6 +47,11 @@ impl ChunkSize {
         }
     }
 
+    /// `n`, or the default ([`DEFAULT_CHUNK_SIZE`]) when absent.
+    pub fn or_default(n: Option<u32>) -> Result<Self> {
+        n.map_or(Ok(Self::default()), |n| Self::new(u64::from(n)))
+    }
+
     /// Plaintext bytes per chunk.
     pub fn get(self) -> u32 {
         self.0

@@ -16,7 +16,7 @@ pub(crate) fn suite(id: u16) -> JsResult<CipherSuite> {
 }
 
 pub(crate) fn chunk_size(n: Option<u32>) -> JsResult<ChunkSize> {
-    n.map_or(Ok(ChunkSize::default()), |n| ChunkSize::new(u64::from(n))).map_err(js_error)
+    ChunkSize::or_default(n).map_err(js_error)
 }
 
 pub(crate) fn size_u64(size: Option<f64>) -> JsResult<Option<u64>> {

@@ -514,7 +514,7 @@ pub(crate) async fn start_attachment(
         }
         None
     } else {
-        Some(opts.chunk_size.map_or(Ok(ChunkSize::default()), |n| ChunkSize::new(u64::from(n)))?)
+        Some(ChunkSize::or_default(opts.chunk_size)?)
     };
     let size = file.size() as u64;
     if format.is_none() && size > super::pipeline::ONE_SHOT_MAX {

@@ -93,23 +93,21 @@ pub async fn hash_input(
 
 /// One step of a pipeline: the next piece of output, until done or failed.
 trait Step: 'static {
-    fn done(&self) -> bool;
-    fn fail(&mut self);
-    async fn step(&mut self) -> Result<Uint8Array, Error>;
+    /// The next piece, and whether it is the last.
+    async fn step(&mut self) -> Result<(Uint8Array, bool), Error>;
 }
 
-/// A `ReadableStream` pulling `state`'s steps; an error errors the stream with a
-/// `MimiAttachmentsError` and ends it.
+/// A `ReadableStream` pulling `state`'s steps until the last piece; an error errors the stream
+/// with a `MimiAttachmentsError` and ends it.
 fn js_stream<S: Step>(state: S) -> ReadableStream {
-    let s = futures_util::stream::unfold(state, |mut st| async move {
-        if st.done() {
+    let s = futures_util::stream::unfold((state, false), |(mut st, done)| async move {
+        if done {
             return None;
         }
-        let r = st.step().await;
-        if r.is_err() {
-            st.fail();
+        match st.step().await {
+            Ok((piece, last)) => Some((Ok(JsValue::from(piece)), (st, last))),
+            Err(e) => Some((Err(js_error(e)), (st, true))),
         }
-        Some((r.map(JsValue::from).map_err(js_error), st))
     });
     wasm_streams::ReadableStream::from_stream(s).into_raw()
 }
@@ -120,39 +118,24 @@ type Format = Option<ChunkSize>;
 struct Encrypt {
     keys: AttachmentKeys,
     format: Format,
-    blob: Blob,
     size: u64,
     opts: Options,
     cipher: Option<ChunkCipher>,
-    acc: Option<Accumulator>,
+    acc: Accumulator,
     index: u64,
     chunks: u64,
     skip: u32,
-    done: bool,
     produced: u64,
 }
 
 impl Step for Encrypt {
-    fn done(&self) -> bool {
-        self.done
-    }
-    fn fail(&mut self) {
-        self.done = true;
-    }
-    async fn step(&mut self) -> Result<Uint8Array, Error> {
-        self.step_inner().await
-    }
-}
-
-impl Encrypt {
-    async fn step_inner(&mut self) -> Result<Uint8Array, Error> {
+    async fn step(&mut self) -> Result<(Uint8Array, bool), Error> {
         self.opts.check_abort()?;
         if self.cipher.is_none() {
             self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
         }
-        let (Some(cipher), Some(acc)) = (&self.cipher, &mut self.acc) else {
-            return Err(Error::InvalidState("encryption pipeline not initialised"));
-        };
+        let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
+        let acc = &mut self.acc;
         let (want, nonce, aad, last) = match self.format {
             None => (self.size, *self.keys.nonce(), &b""[..], true),
             Some(cs) => {
@@ -175,14 +158,13 @@ impl Encrypt {
         }
         let mut sealed = cipher.seal(&nonce, aad, &pt).await?;
         self.index += 1;
-        self.done = last;
         if self.skip > 0 {
             sealed = sealed.subarray(self.skip.min(sealed.length()), sealed.length());
             self.skip = 0;
         }
         self.produced += u64::from(sealed.length());
         self.opts.progress("encrypt", self.produced, None);
-        Ok(sealed)
+        Ok((sealed, last))
     }
 }
 
@@ -220,18 +202,15 @@ pub fn encrypt_stream(
     let state = Encrypt {
         keys,
         format,
-        blob: slice.clone(),
         size,
         opts,
         cipher: None,
-        acc: Some(Accumulator::new(&slice.clone().into())?),
+        acc: Accumulator::new(&slice.into())?,
         index: start_chunk,
         chunks,
         skip,
-        done: false,
         produced: 0,
     };
-    let _ = &state.blob;
     Ok(js_stream(state))
 }
 
@@ -246,20 +225,7 @@ struct Decrypt {
     plan: Option<ReadPlan>,
     hasher: Option<Hasher>,
     scratch: Zeroizing<Vec<u8>>,
-    done: bool,
     produced: u64,
-}
-
-impl Step for Decrypt {
-    fn done(&self) -> bool {
-        self.done
-    }
-    fn fail(&mut self) {
-        self.done = true;
-    }
-    async fn step(&mut self) -> Result<Uint8Array, Error> {
-        self.step_inner().await
-    }
 }
 
 impl Decrypt {
@@ -271,14 +237,16 @@ impl Decrypt {
             Err(Error::HashMismatch)
         }
     }
+}
 
-    async fn step_inner(&mut self) -> Result<Uint8Array, Error> {
+impl Step for Decrypt {
+    async fn step(&mut self) -> Result<(Uint8Array, bool), Error> {
         self.opts.check_abort()?;
         if self.cipher.is_none() {
             self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
         }
         let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
-        let pt = match (self.format, &mut self.plan) {
+        let (pt, last) = match (self.format, &mut self.plan) {
             (None, _) => {
                 let max = (ONE_SHOT_MAX as usize) + AEAD_TAG_LEN;
                 self.acc.fill(max + 1).await?;
@@ -296,8 +264,7 @@ impl Decrypt {
                     hash_js(h, &mut self.scratch, &pt);
                 }
                 self.check_hash()?;
-                self.done = true;
-                pt
+                (pt, true)
             }
             (Some(_), Some(plan)) => {
                 let s = plan.sealed_len();
@@ -318,15 +285,14 @@ impl Decrypt {
                 }
                 if last {
                     self.check_hash()?;
-                    self.done = true;
                 }
-                pt
+                (pt, last)
             }
             (Some(_), None) => return Err(Error::InvalidState("no read plan")),
         };
         self.produced += u64::from(pt.length());
         self.opts.progress("decrypt", self.produced, self.size);
-        Ok(pt)
+        Ok((pt, last))
     }
 }
 
@@ -354,7 +320,6 @@ pub fn decrypt_stream(
         acc: Accumulator::new(input)?,
         plan,
         scratch: Zeroizing::new(Vec::new()),
-        done: false,
         produced: 0,
     };
     Ok(js_stream(state))
