@@ -606,7 +606,9 @@ impl DsClient {
                 let _ = Reflect::set(&ev, &"seq".into(), &seq);
                 events.push(&ev);
             }
-            g.h.save().await?;
+            if events.length() > 0 {
+                g.h.save().await?;
+            }
             let out = Object::new();
             set(&out, "events", events);
             set(&out, "next", next);
