@@ -40,6 +40,16 @@ fn blob(data: &[u8]) -> Blob {
 
 /// Reads a stream to the end: Ok(bytes) or Err(error code).
 async fn read_all(s: ReadableStream) -> Result<Vec<u8>, String> {
+    let (out, err) = read_until_error(s).await;
+    match err {
+        None => Ok(out),
+        Some((code, _)) => Err(code),
+    }
+}
+
+/// Reads a stream until its end or its error: the bytes released, and the error's code and
+/// `chunk` property.
+async fn read_until_error(s: ReadableStream) -> (Vec<u8>, Option<(String, Option<f64>)>) {
     let mut st = wasm_streams::ReadableStream::from_raw(s).into_stream();
     let mut out = vec![];
     while let Some(item) = st.next().await {
@@ -47,11 +57,13 @@ async fn read_all(s: ReadableStream) -> Result<Vec<u8>, String> {
             Ok(v) => out.extend(v.dyn_into::<Uint8Array>().expect("Uint8Array").to_vec()),
             Err(e) => {
                 assert!(e.is_instance_of::<js_sys::Error>(), "stream errored with a non-Error");
-                return Err(Reflect::get(&e, &"code".into()).expect("code").as_string().unwrap_or_default());
+                let code = Reflect::get(&e, &"code".into()).expect("code").as_string().unwrap_or_default();
+                let chunk = Reflect::get(&e, &"chunk".into()).ok().and_then(|c| c.as_f64());
+                return (out, Some((code, chunk)));
             }
         }
     }
-    Ok(out)
+    (out, None)
 }
 
 fn backends(suite: CipherSuite) -> &'static [&'static str] {
@@ -99,13 +111,20 @@ async fn invalid_vectors_on_both_backends() {
         let (ct, hash) = (h(&c["ciphertext"]), h(&c["attachment_hash"]));
         let expect = c["expect"].as_str().expect("expect");
         for backend in backends(keys.suite()) {
-            let r =
+            let (released, err) =
                 match decrypt_stream(keys.clone(), format, &hash, c["size"].as_u64(), &blob(&ct).into(), opts(backend))
                 {
-                    Ok(s) => read_all(s).await,
-                    Err(e) => Err(e.code().to_string()),
+                    Ok(s) => read_until_error(s).await,
+                    Err(e) => (vec![], Some((e.code().to_string(), None))),
                 };
-            assert_eq!(r.err().as_deref(), Some(expect), "{name} on {backend}");
+            let (code, chunk) = err.unwrap_or_default();
+            assert_eq!(code, expect, "{name} on {backend}");
+            // Errors come in stream order, even with several chunks in flight: a failed tag in
+            // chunk k releases exactly chunks 0..k, each verified, and names k.
+            if let (Some(cs), "DecryptFailed", Some(k)) = (format, expect, c["chunk"].as_u64()) {
+                assert_eq!(chunk, Some(k as f64), "{name} on {backend}: the error's chunk");
+                assert_eq!(released.len() as u64, k * u64::from(cs.get()), "{name} on {backend}: bytes released");
+            }
             runs += 1;
         }
     }

@@ -102,6 +102,49 @@ impl ChunkCipher {
         p
     }
 
+    /// Starts `AEAD.Seal` (ciphertext || tag). On WebCrypto the work runs off this thread while
+    /// the caller goes on; several may be in flight at once (they finish in order of `wait`).
+    pub fn start_seal(
+        &self,
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &Uint8Array,
+    ) -> Result<Pending, Error> {
+        match self {
+            ChunkCipher::WebCrypto { subtle, key } => subtle
+                .encrypt_with_object_and_js_u8_array(&Self::params(nonce, aad), key, plaintext)
+                .map(|p| Pending::Js(JsFuture::from(p)))
+                .map_err(platform),
+            ChunkCipher::Wasm(c) => {
+                let pt = zeroize::Zeroizing::new(plaintext.to_vec());
+                let mut out = Vec::with_capacity(pt.len() + 16);
+                c.seal_into(nonce, aad, &pt, &mut out);
+                Ok(Pending::Done(Some(Uint8Array::from(&out[..]))))
+            }
+        }
+    }
+
+    /// Starts `AEAD.Open`; its `wait` gives the plaintext, or `None` when the tag does not verify.
+    pub fn start_open(&self, nonce: &[u8; AEAD_NONCE_LEN], aad: &[u8], sealed: &Uint8Array) -> Result<Pending, Error> {
+        if sealed.length() < 16 {
+            return Ok(Pending::Done(None));
+        }
+        match self {
+            ChunkCipher::WebCrypto { subtle, key } => subtle
+                .decrypt_with_object_and_js_u8_array(&Self::params(nonce, aad), key, sealed)
+                .map(|p| Pending::Js(JsFuture::from(p)))
+                .map_err(platform),
+            ChunkCipher::Wasm(c) => {
+                let ct = sealed.to_vec();
+                let mut out = zeroize::Zeroizing::new(Vec::with_capacity(ct.len()));
+                Ok(Pending::Done(match c.open_into(nonce, aad, &ct, &mut out) {
+                    Ok(()) => Some(Uint8Array::from(&out[..])),
+                    Err(_) => None,
+                }))
+            }
+        }
+    }
+
     /// `AEAD.Seal`: ciphertext || tag.
     pub async fn seal(
         &self,
@@ -109,21 +152,7 @@ impl ChunkCipher {
         aad: &[u8],
         plaintext: &Uint8Array,
     ) -> Result<Uint8Array, Error> {
-        match self {
-            ChunkCipher::WebCrypto { subtle, key } => {
-                let p = subtle
-                    .encrypt_with_object_and_js_u8_array(&Self::params(nonce, aad), key, plaintext)
-                    .map_err(platform)?;
-                let buf = JsFuture::from(p).await.map_err(platform)?;
-                Ok(Uint8Array::new(&buf))
-            }
-            ChunkCipher::Wasm(c) => {
-                let pt = zeroize::Zeroizing::new(plaintext.to_vec());
-                let mut out = Vec::with_capacity(pt.len() + 16);
-                c.seal_into(nonce, aad, &pt, &mut out);
-                Ok(Uint8Array::from(&out[..]))
-            }
-        }
+        self.start_seal(nonce, aad, plaintext)?.sealed().await
     }
 
     /// `AEAD.Open`: the plaintext, or `None` when the tag does not verify.
@@ -133,31 +162,36 @@ impl ChunkCipher {
         aad: &[u8],
         sealed: &Uint8Array,
     ) -> Result<Option<Uint8Array>, Error> {
-        if sealed.length() < 16 {
-            return Ok(None);
-        }
+        self.start_open(nonce, aad, sealed)?.wait().await
+    }
+}
+
+/// An AEAD operation under way (WebCrypto) or already done (wasm).
+pub enum Pending {
+    /// A `crypto.subtle` promise.
+    Js(JsFuture),
+    /// The result of a synchronous wasm operation (`None`: the tag did not verify).
+    Done(Option<Uint8Array>),
+}
+
+impl Pending {
+    /// The output, or `None` when an `open`'s tag did not verify.
+    pub async fn wait(self) -> Result<Option<Uint8Array>, Error> {
         match self {
-            ChunkCipher::WebCrypto { subtle, key } => {
-                let p = subtle
-                    .decrypt_with_object_and_js_u8_array(&Self::params(nonce, aad), key, sealed)
-                    .map_err(platform)?;
-                match JsFuture::from(p).await {
-                    Ok(buf) => Ok(Some(Uint8Array::new(&buf))),
-                    // WebCrypto rejects a bad tag with an OperationError.
-                    Err(e) if e.dyn_ref::<web_sys::DomException>().is_some_and(|d| d.name() == "OperationError") => {
-                        Ok(None)
-                    }
-                    Err(e) => Err(platform(e)),
+            Pending::Done(v) => Ok(v),
+            Pending::Js(f) => match f.await {
+                Ok(buf) => Ok(Some(Uint8Array::new(&buf))),
+                // WebCrypto rejects a bad tag with an OperationError.
+                Err(e) if e.dyn_ref::<web_sys::DomException>().is_some_and(|d| d.name() == "OperationError") => {
+                    Ok(None)
                 }
-            }
-            ChunkCipher::Wasm(c) => {
-                let ct = sealed.to_vec();
-                let mut out = zeroize::Zeroizing::new(Vec::with_capacity(ct.len()));
-                match c.open_into(nonce, aad, &ct, &mut out) {
-                    Ok(()) => Ok(Some(Uint8Array::from(&out[..]))),
-                    Err(_) => Ok(None),
-                }
-            }
+                Err(e) => Err(platform(e)),
+            },
         }
+    }
+
+    /// The output of a seal.
+    pub async fn sealed(self) -> Result<Uint8Array, Error> {
+        self.wait().await?.ok_or_else(|| Error::Platform("AEAD seal failed".into()))
     }
 }

@@ -2,13 +2,15 @@
 //! sealed chunk plus one input piece is held at a time, and ciphertext/plaintext never pass
 //! through wasm memory on the WebCrypto path (only the hash input is copied in, chunk by chunk).
 
+use std::collections::VecDeque;
+
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, ReadableStream};
 use zeroize::Zeroizing;
 
-use super::cipher::ChunkCipher;
+use super::cipher::{ChunkCipher, Pending};
 use super::error::{describe, js_error};
 use super::io::{Accumulator, Options};
 use crate::schedule::AttachmentKeys;
@@ -115,6 +117,11 @@ fn js_stream<S: Step>(state: S) -> ReadableStream {
 /// `Some(N)` for chunked v1, `None` for one-shot.
 type Format = Option<ChunkSize>;
 
+/// AEAD calls kept in flight by the chunked pipelines (WebCrypto runs them off the calling
+/// thread, so reading, hashing and the AEAD overlap): at most this many chunks (about 2 MiB at
+/// the default chunk size) are held besides the input piece.
+const IN_FLIGHT: usize = 8;
+
 struct Encrypt {
     keys: AttachmentKeys,
     format: Format,
@@ -122,18 +129,18 @@ struct Encrypt {
     opts: Options,
     cipher: Option<ChunkCipher>,
     acc: Accumulator,
+    /// The next chunk to start.
     index: u64,
     chunks: u64,
+    /// Seals under way, oldest first, each with its last-chunk flag.
+    inflight: VecDeque<(Pending, bool)>,
     skip: u32,
     produced: u64,
 }
 
-impl Step for Encrypt {
-    async fn step(&mut self) -> Result<(Uint8Array, bool), Error> {
-        self.opts.check_abort()?;
-        if self.cipher.is_none() {
-            self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
-        }
+impl Encrypt {
+    /// Reads the next chunk's plaintext and starts sealing it.
+    async fn start_next(&mut self) -> Result<(), Error> {
         let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
         let acc = &mut self.acc;
         let (want, nonce, aad, last) = match self.format {
@@ -156,8 +163,23 @@ impl Step for Encrypt {
                 return Err(Error::Io("the file is longer than when it was hashed".into()));
             }
         }
-        let mut sealed = cipher.seal(&nonce, aad, &pt).await?;
+        self.inflight.push_back((cipher.start_seal(&nonce, aad, &pt)?, last));
         self.index += 1;
+        Ok(())
+    }
+}
+
+impl Step for Encrypt {
+    async fn step(&mut self) -> Result<(Uint8Array, bool), Error> {
+        self.opts.check_abort()?;
+        if self.cipher.is_none() {
+            self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
+        }
+        while self.inflight.len() < IN_FLIGHT && self.index < self.chunks {
+            self.start_next().await?;
+        }
+        let (pending, last) = self.inflight.pop_front().ok_or(Error::InvalidState("no chunk left to seal"))?;
+        let mut sealed = pending.sealed().await?;
         if self.skip > 0 {
             sealed = sealed.subarray(self.skip.min(sealed.length()), sealed.length());
             self.skip = 0;
@@ -208,6 +230,7 @@ pub fn encrypt_stream(
         acc: Accumulator::new(&slice.into())?,
         index: start_chunk,
         chunks,
+        inflight: VecDeque::new(),
         skip,
         produced: 0,
     };
@@ -223,9 +246,22 @@ struct Decrypt {
     cipher: Option<ChunkCipher>,
     acc: Accumulator,
     plan: Option<ReadPlan>,
+    /// Opens under way, oldest first; a read or framing error takes its place in the queue, so
+    /// errors surface in stream order, after every chunk before them.
+    inflight: VecDeque<Result<Opening, Error>>,
+    /// The last chunk was read (or reading failed).
+    read_done: bool,
     hasher: Option<Hasher>,
     scratch: Zeroizing<Vec<u8>>,
     produced: u64,
+}
+
+/// A chunk whose tag is being checked.
+struct Opening {
+    pending: Pending,
+    index: u64,
+    last: bool,
+    sealed: Uint8Array,
 }
 
 impl Decrypt {
@@ -237,6 +273,47 @@ impl Decrypt {
             Err(Error::HashMismatch)
         }
     }
+
+    /// Reads the next sealed chunk and starts opening it.
+    async fn start_next(&mut self) -> Result<Opening, Error> {
+        let (Some(cipher), Some(plan)) = (&self.cipher, &mut self.plan) else {
+            return Err(Error::InvalidState("no read plan"));
+        };
+        let s = plan.sealed_len();
+        self.acc.fill(s + 1).await?;
+        let last = self.acc.buffered() <= s;
+        let sealed = self.acc.take(s);
+        let index = if last { plan.last(sealed.length() as usize)? } else { plan.not_last()? };
+        let nonce = chunk_nonce(self.keys.nonce(), index)?;
+        let pending = cipher.start_open(&nonce, chunk_aad(last), &sealed)?;
+        Ok(Opening { pending, index, last, sealed })
+    }
+
+    /// The next verified chunk of a chunked ciphertext, keeping `IN_FLIGHT` opens under way.
+    async fn next_chunk(&mut self) -> Result<(Uint8Array, bool), Error> {
+        while self.inflight.len() < IN_FLIGHT && !self.read_done {
+            let next = self.start_next().await;
+            self.read_done = next.as_ref().map_or(true, |o| o.last);
+            self.inflight.push_back(next);
+        }
+        let o = self.inflight.pop_front().ok_or(Error::InvalidState("no chunk left to open"))??;
+        let pt = match o.pending.wait().await? {
+            Some(pt) => pt,
+            None => {
+                let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
+                let nonce = chunk_nonce(self.keys.nonce(), o.index)?;
+                let other = cipher.open(&nonce, chunk_aad(!o.last), &o.sealed).await?.is_some();
+                return Err(ReadPlan::failure(o.index, o.last, other));
+            }
+        };
+        if let Some(h) = &mut self.hasher {
+            hash_js(h, &mut self.scratch, &pt);
+        }
+        if o.last {
+            self.check_hash()?;
+        }
+        Ok((pt, o.last))
+    }
 }
 
 impl Step for Decrypt {
@@ -246,8 +323,8 @@ impl Step for Decrypt {
             self.cipher = Some(ChunkCipher::new(&self.keys, self.opts.backend).await?);
         }
         let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
-        let (pt, last) = match (self.format, &mut self.plan) {
-            (None, _) => {
+        let (pt, last) = match self.format {
+            None => {
                 let max = (ONE_SHOT_MAX as usize) + AEAD_TAG_LEN;
                 self.acc.fill(max + 1).await?;
                 if self.acc.buffered() > max {
@@ -257,6 +334,7 @@ impl Step for Decrypt {
                     return Err(Error::Truncated("shorter than an AEAD tag"));
                 }
                 let n = self.acc.buffered();
+                crate::stream::check_one_shot_len(n as u64, self.size)?;
                 let sealed = self.acc.take(n);
                 let pt =
                     cipher.open(self.keys.nonce(), b"", &sealed).await?.ok_or(Error::DecryptFailed { chunk: 0 })?;
@@ -266,29 +344,7 @@ impl Step for Decrypt {
                 self.check_hash()?;
                 (pt, true)
             }
-            (Some(_), Some(plan)) => {
-                let s = plan.sealed_len();
-                self.acc.fill(s + 1).await?;
-                let last = self.acc.buffered() <= s;
-                let sealed = self.acc.take(s);
-                let i = if last { plan.last(sealed.length() as usize)? } else { plan.not_last()? };
-                let nonce = chunk_nonce(self.keys.nonce(), i)?;
-                let pt = match cipher.open(&nonce, chunk_aad(last), &sealed).await? {
-                    Some(pt) => pt,
-                    None => {
-                        let other = cipher.open(&nonce, chunk_aad(!last), &sealed).await?.is_some();
-                        return Err(ReadPlan::failure(i, last, other));
-                    }
-                };
-                if let Some(h) = &mut self.hasher {
-                    hash_js(h, &mut self.scratch, &pt);
-                }
-                if last {
-                    self.check_hash()?;
-                }
-                (pt, last)
-            }
-            (Some(_), None) => return Err(Error::InvalidState("no read plan")),
+            Some(_) => self.next_chunk().await?,
         };
         self.produced += u64::from(pt.length());
         self.opts.progress("decrypt", self.produced, self.size);
@@ -319,6 +375,8 @@ pub fn decrypt_stream(
         cipher: None,
         acc: Accumulator::new(input)?,
         plan,
+        inflight: VecDeque::new(),
+        read_done: false,
         scratch: Zeroizing::new(Vec::new()),
         produced: 0,
     };
