@@ -110,8 +110,10 @@ for (const mib of SIZES) {
   };
   await run("read_blob_stream", "readStream", {});
   await run("ours_encrypt_suite1_webcrypto", "oursEncrypt", { suite: 1, backend: "auto" });
+  await measure("prepareCiphertext", { mib, suite: 1, backend: "auto" });
   await run("ours_decrypt_suite1_webcrypto", "oursDecrypt", { suite: 1, backend: "auto" });
   await run("ours_encrypt_suite3_wasm", "oursEncrypt", { suite: 3, backend: "auto" });
+  await measure("prepareCiphertext", { mib, suite: 3, backend: "auto" });
   await run("ours_decrypt_suite3_wasm", "oursDecrypt", { suite: 3, backend: "auto" });
   await run("matrix_encrypt", "matrixEncrypt", {});
   await run("matrix_decrypt", "matrixDecrypt", {});
