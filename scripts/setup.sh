@@ -51,6 +51,17 @@ if [ "$(version_of wasm-bindgen --version)" != "wasm-bindgen $WBG" ] || ! comman
   cargo install --locked wasm-bindgen-cli --version "=$WBG" || cargo install wasm-bindgen-cli --version "=$WBG"
 fi
 
+# 4b. The fuzz smoke run (scripts/fuzz.sh): the nightly toolchain and cargo-fuzz, pinned.
+CARGO_FUZZ_VERSION=0.13.2
+if ! rustup toolchain list | grep -q '^nightly'; then
+  say "installing the nightly toolchain (rustup, minimal profile) for cargo-fuzz"
+  rustup toolchain install nightly --profile minimal
+fi
+if [ "$(version_of cargo fuzz --version)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+  say "installing cargo-fuzz $CARGO_FUZZ_VERSION (cargo install, ~2 min cold)"
+  cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" || cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
+
 # 5. npm dev dependencies: playwright-core (drives Debian's Chromium; never downloads a browser),
 #    typescript (checks the generated types), binaryen@132 (wasm-opt; Debian's breaks the module).
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ] \

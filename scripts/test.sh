@@ -46,6 +46,9 @@ step browser 19 cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step browser-firefox 19 env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step pkg-web 0 wasm-pack build --release --target web --out-dir pkg
 step pkg-bundler 0 wasm-pack build --release --target bundler --out-dir pkg-bundler
+echo "=== size budget: tests/size_budget.py (bytes of the release .wasm and glue)"
+if python3 tests/size_budget.py pkg >"$LOG/size.log" 2>&1; then passed=$((passed + 1)); sed 's/^/    /' "$LOG/size.log"
+else failed=$((failed + 1)); problems+=("size budget"); cat "$LOG/size.log"; fi
 step node-smoke 1 node www/demo-cli.mjs --self-test
 step browser-js 10 node tests/browser/run.mjs --big --ds target/debug/mimi-ds
 step e2e 5 node tests/e2e/run.mjs --ds target/debug/mimi-ds
@@ -53,6 +56,12 @@ step vite-app 2 bash tests/vite-app/check.sh
 echo "=== types: tsc --strict on tests/ts/consumer.ts"
 if tsc -p tests/ts/tsconfig.json >"$LOG/tsc.log" 2>&1; then passed=$((passed + 1)); echo "    types: ok"
 else failed=$((failed + 1)); problems+=("tsc"); cat "$LOG/tsc.log"; fi
+
+echo "=== fuzz smoke: scripts/fuzz.sh ${FUZZ_SMOKE_SECS:-20} (every target, bounded)"
+t0=$(date +%s)
+if bash scripts/fuzz.sh "${FUZZ_SMOKE_SECS:-20}" >"$LOG/fuzz.log" 2>&1; then
+  n=$(grep -c '| 0 crashes |' "$LOG/fuzz.log"); passed=$((passed + n)); echo "    fuzz: $n targets clean, $(( $(date +%s) - t0 ))s"
+else failed=$((failed + 1)); problems+=("fuzz smoke"); tail -n 40 "$LOG/fuzz.log"; fi
 
 wasm=pkg/mimi_attachments_bg.wasm
 [ -f $wasm ] && echo "wasm: $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
