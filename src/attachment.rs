@@ -271,6 +271,27 @@ impl AttachmentRef {
         }
     }
 
+    /// [`Error::WrongGroup`] unless this reference is bound to `group` (a reference received in,
+    /// or copied into, another group must not be used with this one's Delivery Service token).
+    pub fn check_group(&self, group: &Group) -> Result<()> {
+        if group.group_id() == self.group_id.as_slice() {
+            Ok(())
+        } else {
+            Err(Error::WrongGroup)
+        }
+    }
+
+    /// Decrypts the one-shot form: checks the length against `size` when the reference has one
+    /// ([`Error::Truncated`] / [`Error::TrailingData`]), then the tag and the hash
+    /// ([`Error::InvalidState`] for a chunked attachment: use [`AttachmentRef::decryptor`]).
+    pub fn open_one_shot(&self, ciphertext: &[u8]) -> Result<Vec<u8>> {
+        if self.chunk_size.is_some() {
+            return Err(Error::InvalidState("chunked attachment: use decryptor"));
+        }
+        crate::stream::check_one_shot_len(ciphertext.len() as u64, self.size)?;
+        crate::stream::open_one_shot(&self.keys, ciphertext, &self.hash)
+    }
+
     /// A chunked-v1 decryptor for this attachment ([`Error::InvalidState`] for the one-shot form).
     pub fn decryptor(&self) -> Result<Decryptor> {
         let cs = self.chunk_size.ok_or(Error::InvalidState("one-shot attachment: use open_one_shot"))?;

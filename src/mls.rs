@@ -518,7 +518,20 @@ impl Group {
             return Err(Error::WrongGroup);
         }
         let provider = &self.client.0.provider;
-        let processed = self.group.process_message(provider, msg).map_err(mls_err)?;
+        let message_epoch = msg.epoch().as_u64();
+        let processed = match self.group.process_message(provider, msg) {
+            Ok(p) => p,
+            // openmls keeps no secrets of past epochs (nor of those before this member joined):
+            // say so, instead of its "generation too old" or "wrong epoch" wording.
+            Err(e) => {
+                let current = self.group.epoch().as_u64();
+                return Err(if message_epoch != current {
+                    Error::WrongEpoch { current, message: message_epoch }
+                } else {
+                    mls_err(e)
+                });
+            }
+        };
         let sender = match processed.sender() {
             Sender::Member(l) => Some(l.u32()),
             _ => None,

@@ -176,6 +176,20 @@ pub fn seal_one_shot(keys: &AttachmentKeys, plaintext: &[u8]) -> Result<Vec<u8>>
     Ok(out)
 }
 
+/// The one-shot form with a declared plaintext size (the reference's `size`): the ciphertext must
+/// be exactly `size + 16` bytes. Checked before any decryption, so that a reference whose `size`
+/// disagrees with the ciphertext fails with [`Error::Truncated`] or [`Error::TrailingData`], as
+/// the chunked form does, instead of releasing a plaintext of another length than announced.
+pub fn check_one_shot_len(ciphertext_len: u64, plaintext_len: Option<u64>) -> Result<()> {
+    let Some(size) = plaintext_len else { return Ok(()) };
+    let expected = size.checked_add(AEAD_TAG_LEN as u64).ok_or(Error::TooLarge("length overflows"))?;
+    match ciphertext_len.cmp(&expected) {
+        core::cmp::Ordering::Less => Err(Error::Truncated("ciphertext shorter than the declared size")),
+        core::cmp::Ordering::Greater => Err(Error::TrailingData),
+        core::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
 /// Opens the one-shot form and checks `Hash(plaintext) == attachment_hash`.
 pub fn open_one_shot(keys: &AttachmentKeys, ciphertext: &[u8], attachment_hash: &[u8]) -> Result<Vec<u8>> {
     check_len("attachment_hash", keys.suite().nh(), attachment_hash.len())?;

@@ -493,12 +493,25 @@ impl MlsGroup {
     pub fn receive_attachment(
         &self,
         #[wasm_bindgen(js_name = contentType)] content_type: &str,
-        #[wasm_bindgen(js_name = senderLeafIndex)] sender_leaf_index: u32,
+        #[wasm_bindgen(js_name = senderLeafIndex)] sender_leaf_index: f64,
         epoch: f64,
     ) -> JsResult<AttachmentRef> {
-        CoreRef::receive(&self.g.borrow(), content_type, sender_leaf_index, epoch as u64)
-            .map(AttachmentRef)
-            .map_err(js_error)
+        let sender = whole(sender_leaf_index, f64::from(u32::MAX), "senderLeafIndex")
+            .and_then(|s| u32::try_from(s).map_err(|_| Error::InvalidArgument("senderLeafIndex".into())))
+            .map_err(js_error)?;
+        let epoch = whole(epoch, 9_007_199_254_740_991.0, "epoch").map_err(js_error)?;
+        CoreRef::receive(&self.g.borrow(), content_type, sender, epoch).map(AttachmentRef).map_err(js_error)
+    }
+}
+
+/// A JS number that must be a whole number in `0..=max`: `InvalidArgument` for a fractional,
+/// negative, NaN or missing (`undefined`) value, which a `u32`/`as u64` conversion would silently
+/// turn into some other leaf index or epoch (`undefined` into leaf 0).
+fn whole(v: f64, max: f64, what: &str) -> Result<u64, Error> {
+    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= max {
+        Ok(v as u64)
+    } else {
+        Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}")))
     }
 }
 

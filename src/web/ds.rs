@@ -366,9 +366,7 @@ impl DsClient {
         range: Option<(u64, u64)>,
         signal: Option<&AbortSignal>,
     ) -> Result<Response, Error> {
-        if r.0.group_id.as_slice() != g.g.borrow().group_id() {
-            return Err(Error::WrongGroup);
-        }
+        r.0.check_group(&g.g.borrow())?;
         let path = format!("/v1/attachments/{}", b64(&r.0.token));
         self.send(signal, || {
             let req = Self::signed(g, "GET", path.clone(), empty_body_hash())?;
@@ -740,7 +738,9 @@ impl DsClient {
         let this = self.clone_handle();
         let g = group.share();
         let path = format!("/v1/attachments/{}", b64(&reference.0.token));
+        let bound = reference.0.check_group(&g.g.borrow());
         promise(async move {
+            bound?;
             this.send(None, || Self::signed(&g, "DELETE", path.clone(), empty_body_hash())).await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -755,7 +755,9 @@ impl DsClient {
         let this = self.clone_handle();
         let (from, to) = (from.share(), to.share());
         let r = reference.0.clone();
+        let bound = r.check_group(&from.g.borrow());
         promise(async move {
+            bound?;
             let path = format!("/v1/attachments/{}/copy", b64(&r.token));
             let resp = this
                 .send(None, || {

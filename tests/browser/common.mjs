@@ -16,6 +16,18 @@ export async function codeOf(f) {
     return e.code;
   }
 }
+/** What `f` throws or rejects with: `{code, kind, chunk, message}` of a MimiAttachmentsError,
+ *  `{code: "no error"}`, or `{code: <description>}` for anything else. */
+export async function failureOf(f) {
+  try {
+    await f();
+    return { code: "no error" };
+  } catch (e) {
+    if (!(e instanceof Error)) return { code: `not an Error: ${e}` };
+    if (e.name !== "MimiAttachmentsError") return { code: `${e.name}: ${e.message}` };
+    return { code: e.code, kind: e.kind, chunk: e.chunk, message: e.message };
+  }
+}
 export function randomBytes(n) {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));

@@ -3,6 +3,9 @@
 //
 //   node tests/browser/run.mjs [--only NAME] [--big]      (--big: also the 256 MiB memory test)
 //
+// MIMI_PKG_DIR=DIR serves /pkg/ from DIR (relative to the repository root; default "pkg"), to test
+// another build of the package. /tests/vectors/*.json are served too (tests/browser/adversarial.mjs).
+//
 // Prints "test NAME ... ok|FAILED" per test and a closing "test result: ok. N passed; M failed".
 import { createServer } from "node:http";
 import { readFile, stat, mkdtemp, writeFile, rm, access } from "node:fs/promises";
@@ -18,9 +21,14 @@ const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const big = args.includes("--big");
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 
+const PKG = resolve(ROOT, process.env.MIMI_PKG_DIR ?? "pkg");
+
 const server = createServer(async (req, res) => {
-  const path = join(ROOT, decodeURIComponent(new URL(req.url, "http://x").pathname));
-  if (!path.startsWith(ROOT + "/pkg/") && !path.startsWith(ROOT + "/tests/browser/")) { res.writeHead(404).end(); return; }
+  const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+  const path = url.startsWith("/pkg/") ? join(PKG, url.slice("/pkg/".length)) : join(ROOT, url);
+  const allowed = path.startsWith(PKG + "/") || path.startsWith(ROOT + "/tests/browser/")
+    || (path.startsWith(ROOT + "/tests/vectors/") && extname(path) === ".json");
+  if (!allowed) { res.writeHead(404).end(); return; }
   try {
     const body = await readFile(path);
     res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream", "cache-control": "no-store" }).end(body);

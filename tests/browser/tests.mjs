@@ -1,6 +1,7 @@
 // Page-side tests of the package's JS API. The runner (run.mjs) calls window.runTest(name, arg).
 import init, * as mimi from "/pkg/mimi_attachments.js";
 import { assert, assertEq, codeOf, randomBytes, equal, bytesOf, drain, aliceAndBob, send, receive, smallFlow } from "./common.mjs";
+import { adversarialTests } from "./adversarial.mjs";
 
 const wasm = await init();
 const wasmMemory = () => wasm.memory.buffer.byteLength;
@@ -215,6 +216,9 @@ const tests = {
   },
 };
 
+// The adversarial cases of issue 7 (tests/browser/adversarial.mjs, docs/ADVERSARIAL.md).
+Object.assign(tests, adversarialTests);
+
 tests.ds_transport = async ({ url }) => {
   const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c) }; };
   const a = await mk("t-alice"), b = await mk("t-bob");
@@ -307,7 +311,7 @@ tests.resume_after = async () => {
 };
 
 window.testNames = ["alice_sends_bob_decrypts_after_two_more_epochs", "failures_have_their_own_codes", "abort_and_progress",
-  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api"];
+  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api", ...Object.keys(adversarialTests)];
 window.runTest = async (name, arg) => {
   if (!tests[name]) throw new Error(`no test ${name}`);
   return (await tests[name](arg)) ?? null;
