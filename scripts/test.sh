@@ -42,15 +42,15 @@ fi
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export CHROMEDRIVER=/usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT=300
-step browser 19 cargo test -p mimi-attachments --target wasm32-unknown-unknown
-step browser-firefox 19 env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" cargo test -p mimi-attachments --target wasm32-unknown-unknown
+step browser 28 cargo test -p mimi-attachments --target wasm32-unknown-unknown
+step browser-firefox 28 env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step pkg-web 0 wasm-pack build --release --target web --out-dir pkg
 step pkg-bundler 0 wasm-pack build --release --target bundler --out-dir pkg-bundler
 echo "=== size budget: tests/size_budget.py (bytes of the release .wasm and glue)"
 if python3 tests/size_budget.py pkg >"$LOG/size.log" 2>&1; then passed=$((passed + 1)); sed 's/^/    /' "$LOG/size.log"
 else failed=$((failed + 1)); problems+=("size budget"); cat "$LOG/size.log"; fi
 step node-smoke 1 node www/demo-cli.mjs --self-test
-step browser-js 10 node tests/browser/run.mjs --big --ds target/debug/mimi-ds
+step browser-js 20 node tests/browser/run.mjs --big --ds target/debug/mimi-ds
 step e2e 5 node tests/e2e/run.mjs --ds target/debug/mimi-ds
 step vite-app 2 bash tests/vite-app/check.sh
 echo "=== types: tsc --strict on tests/ts/consumer.ts"
