@@ -13,6 +13,11 @@ idle = r["idleRssMiB"]
 def med(x):
     return None if not x or "median" not in x or x["median"] is None else x["median"]
 
+def sub(x, field):
+    """Median of a per-run field (e.g. the hash pass of an encrypt run)."""
+    runs = [v[field] for v in (x or {}).get("runs", []) if isinstance(v.get(field), (int, float))]
+    return None if not runs else sorted(runs)[(len(runs) - 1) // 2]
+
 def cell(x):
     if x is None:
         return "–"
@@ -37,7 +42,7 @@ L.append(f'| ChaCha20-Poly1305 in wasm (RustCrypto) | {cell(c["chacha20poly1305_
 L.append(f'| two-pass encrypt ceiling 1/(1/hash+1/aead): suite 1 / suite 3 | {two_pass[1]:.0f} / {two_pass[3]:.0f} |')
 L.append(f'| one-pass decrypt ceiling min(hash, aead): suite 1 / suite 3 | {one_pass[1]:.0f} / {one_pass[3]:.0f} |\n')
 L.append("## Throughput by file size\n")
-hdr = "| MiB | Blob.stream() read | ours encrypt s1 (WebCrypto) | ratio | ours decrypt s1 | ratio | ours encrypt s3 (wasm ChaCha) | ratio | ours decrypt s3 | ratio | matrix encrypt | matrix decrypt | DS upload s1 | DS download s1 |"
+hdr = "| MiB | Blob.stream() read | Blob slices + WebCrypto AES-GCM (JS, 8 in flight) | ours encrypt s1 (WebCrypto) | ratio | hash pass / encrypt pass | ours decrypt s1 | ratio | ours encrypt s3 (wasm ChaCha) | ratio | ours decrypt s3 | ratio | matrix encrypt | matrix decrypt | DS upload s1 | DS download s1 |"
 L.append(hdr)
 L.append("|" + "---|" * (hdr.count("|") - 1))
 for s in sizes:
@@ -45,7 +50,9 @@ for s in sizes:
     def ratio(key, ceil):
         v = med(x.get(key))
         return "–" if v is None else f"{v / ceil:.2f}"
-    L.append(f'| {s} | {cell(x.get("read_blob_stream"))} | {cell(x.get("ours_encrypt_suite1_webcrypto"))} | {ratio("ours_encrypt_suite1_webcrypto", two_pass[1])} '
+    e = x.get("ours_encrypt_suite1_webcrypto")
+    passes = "–" if sub(e, "hashMbps") is None else f'{sub(e, "hashMbps"):.0f} / {sub(e, "encryptPassMbps") or 0:.0f}'
+    L.append(f'| {s} | {cell(x.get("read_blob_stream"))} | {cell(x.get("js_blob_aesgcm"))} | {cell(e)} | {ratio("ours_encrypt_suite1_webcrypto", two_pass[1])} | {passes} '
              f'| {cell(x.get("ours_decrypt_suite1_webcrypto"))} | {ratio("ours_decrypt_suite1_webcrypto", one_pass[1])} '
              f'| {cell(x.get("ours_encrypt_suite3_wasm"))} | {ratio("ours_encrypt_suite3_wasm", two_pass[3])} '
              f'| {cell(x.get("ours_decrypt_suite3_wasm"))} | {ratio("ours_decrypt_suite3_wasm", one_pass[3])} '
@@ -81,33 +88,9 @@ L.append(f'* `.wasm` ≤ 1.3 MB raw and ≤ 450 KB gzip: {sz["wasmBytes"]:,} / {
 if fps:
     L.append(f'* Main thread > 50 fps with the work in a Worker: {fps["fps"]:.1f} → {tgt(fps["fps"], 50)}.')
 L.append("")
-L.append("""## Reading these numbers (analysis of the 2026-11-26 run)
-
-* **Encrypt** is two passes (the key depends on the whole-file hash): a hash pass, then an encrypt
-  pass. Files up to 32 MiB hash with one `crypto.subtle.digest` call (hence 122 MB/s at 16 MiB);
-  larger ones stream through SHA-256 in wasm (≤ 228 MB/s here, no SIMD). The encrypt pass alone
-  drains at ~300 MB/s (64 MiB in 219 ms, measured while profiling the upload), a third of
-  WebCrypto's 1 GB/s: each 256 KiB chunk is one awaited `subtle.encrypt` plus a pull through a
-  wasm-streams `ReadableStream`. What would get past it: SIMD SHA-256 (`sha2` 0.11 with
-  `+simd128`, ~+40% in an earlier probe) or hashing in a second Worker; fewer, larger awaits per
-  pull (seal all chunks of a 4 MiB slice before yielding).
-* **Decrypt** hashes the plaintext in wasm as it goes (copy into wasm memory + SHA-256) after
-  each WebCrypto call, all on one thread: the sequential bound is 1/(1/1039+1/228) ≈ 187 MB/s and
-  we reach ~140 (0.75 of it); the issue's min(hash, aead) bound needs the hash to overlap the AEAD,
-  i.e. a second thread.
-* **The peer** (whole-file AES-CTR and SHA-256 in single WebCrypto calls) is faster up to 256 MiB
-  because native SHA-256 beats wasm's; it needs ~4× the file in memory (4 GiB at 1 GiB) and falls
-  to 60 MB/s there; it cannot go past ~2 GiB (`ArrayBuffer` limit). Ours stays bounded in the
-  wasm memory (9.6 MiB in this page) at every size.
-* **Memory caveat:** "ours encrypt" includes, in its first repetition, collecting the ciphertext
-  with `Response.blob()` as input for the decrypt rows, which buffers it; that inflates the encrypt
-  column at 256 MiB and 1 GiB (to be split into its own measurement). Renderer RSS also counts
-  ArrayBuffers that V8 has not collected yet: even draining a 1 GiB `Blob.stream()` peaks ~1 GiB
-  above start here.
-* **Size:** 1.56 MB / 613 KB gzip with openmls (ed25519, P-256, X25519, HPKE, SHA-2 twice —
-  `hpke-rs-rust-crypto` pulls sha2 0.11 beside our 0.10). Budget 1.3 MB / 450 KB is not met;
-  next steps: a `twiggy` profile, one sha2 version, dropping unused openmls features.
-""")
+analysis = os.path.join(ROOT, "bench/analysis.md")
+if os.path.exists(analysis):
+    L.append(open(analysis).read())
 L.append("## Reproduce\n")
 L.append("    bash scripts/setup.sh && export PATH=$PWD/node_modules/.bin:$PATH")
 L.append("    wasm-pack build --release --target web --out-dir pkg && cargo build --profile ds -p mimi-ds")

@@ -109,6 +109,7 @@ for (const mib of SIZES) {
     console.log(`  ${mib} MiB ${label}: median ${r[label].median.toFixed(0)} MB/s (min ${r[label].min.toFixed(0)}, max ${r[label].max.toFixed(0)}), peak renderer RSS ${r[label].peakRssMiB.toFixed(0)} MiB`);
   };
   await run("read_blob_stream", "readStream", {});
+  await run("js_blob_aesgcm", "jsBlobAesGcm", {});
   await run("ours_encrypt_suite1_webcrypto", "oursEncrypt", { suite: 1, backend: "auto" });
   await measure("prepareCiphertext", { mib, suite: 1, backend: "auto" });
   await run("ours_decrypt_suite1_webcrypto", "oursDecrypt", { suite: 1, backend: "auto" });

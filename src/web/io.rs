@@ -116,27 +116,19 @@ impl Options {
     }
 }
 
-/// Size of the slices a Blob is read in: large reads are what make Blob input fast (64 KiB
-/// reads cap a pipeline near 100 MB/s in Chromium), and few enough to avoid the
-/// `NotReadableError` seen after very many slice reads of a large in-memory Blob.
-pub const BLOB_SLICE: f64 = (4 << 20) as f64;
-
 /// Where an [`Accumulator`] reads from.
 enum Source {
     Stream(wasm_streams::readable::IntoStream<'static>),
-    /// A Blob read in slices of [`BLOB_SLICE`], the next slice always already requested.
-    Blob {
-        blob: Blob,
-        pos: f64,
-        next: Option<wasm_bindgen_futures::JsFuture>,
-    },
     Bytes(Option<Uint8Array>),
 }
 
 /// A `Blob`, `ReadableStream` or `Uint8Array`/`ArrayBuffer` input as a source of pieces.
 fn source_of(input: &JsValue) -> Result<Source, Error> {
+    // A Blob (a File too) is read through `Blob.stream()`: measured here in Chromium at 256 MiB,
+    // 790-960 MB/s for an in-memory Blob and for a file on disk, against 265-520 MB/s for 4 MiB
+    // `slice().arrayBuffer()` reads (slow to make on a Blob of many parts: ~1.8 ms a slice).
     if let Some(b) = input.dyn_ref::<Blob>() {
-        return Ok(Source::Blob { blob: b.clone(), pos: 0.0, next: None });
+        return Ok(Source::Stream(wasm_streams::ReadableStream::from_raw(b.stream()).into_stream()));
     }
     if let Some(s) = input.dyn_ref::<ReadableStream>() {
         return Ok(Source::Stream(wasm_streams::ReadableStream::from_raw(s.clone()).into_stream()));
@@ -148,12 +140,6 @@ fn source_of(input: &JsValue) -> Result<Source, Error> {
         return Ok(Source::Bytes(Some(Uint8Array::new(input))));
     }
     Err(Error::InvalidArgument("input must be a Blob, a ReadableStream or a Uint8Array".into()))
-}
-
-fn read_slice(blob: &Blob, pos: f64) -> Result<wasm_bindgen_futures::JsFuture, Error> {
-    let end = (pos + BLOB_SLICE).min(blob.size());
-    let slice = blob.slice_with_f64_and_f64(pos, end).map_err(|e| Error::Io(describe(&e)))?;
-    Ok(wasm_bindgen_futures::JsFuture::from(slice.array_buffer()))
 }
 
 impl Source {
@@ -169,21 +155,6 @@ impl Source {
                     .map_err(|_| Error::Io("the stream yielded something other than a Uint8Array".into())),
             },
             Source::Bytes(b) => Ok(b.take()),
-            Source::Blob { blob, pos, next } => {
-                if *pos >= blob.size() {
-                    return Ok(None);
-                }
-                let current = match next.take() {
-                    Some(f) => f,
-                    None => read_slice(blob, *pos)?,
-                };
-                *pos = (*pos + BLOB_SLICE).min(blob.size());
-                if *pos < blob.size() {
-                    *next = Some(read_slice(blob, *pos)?);
-                }
-                let buf = current.await.map_err(|e| Error::Io(describe(&e)))?;
-                Ok(Some(Uint8Array::new(&buf)))
-            }
         }
     }
 }
@@ -226,6 +197,13 @@ impl Accumulator {
             }
         }
         Ok(())
+    }
+
+    /// Takes the oldest buffered piece whole, as it came from the input (no copy).
+    pub fn take_piece(&mut self) -> Option<Uint8Array> {
+        let piece = self.pending.pop_front()?;
+        self.len -= piece.length() as usize;
+        Some(piece)
     }
 
     /// Takes `min(n, buffered)` bytes.

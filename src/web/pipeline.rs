@@ -82,11 +82,8 @@ pub async fn hash_input(
     let mut scratch = Zeroizing::new(Vec::new());
     loop {
         opts.check_abort()?;
-        acc.fill(4 << 20).await?;
-        if acc.buffered() == 0 {
-            break;
-        }
-        let piece = acc.take(4 << 20);
+        acc.fill(1).await?;
+        let Some(piece) = acc.take_piece() else { break };
         hash_js(&mut hasher, &mut scratch, &piece);
         opts.progress("hash", acc.read, total);
     }
