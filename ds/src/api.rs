@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -36,8 +37,9 @@ type AppState = Arc<App>;
 const MAX_SMALL_BODY: usize = 1024 * 1024;
 /// Token length in bytes (256 bits from the OS RNG).
 pub const TOKEN_LEN: usize = 32;
-/// Largest `group_id` accepted in an `UploadAttachmentRequest`.
-const MAX_GROUP_ID: usize = 255;
+/// Largest `group_id` accepted in an `UploadAttachmentRequest` (and largest group or client id
+/// in a path).
+const MAX_GROUP_ID: usize = crate::groups::MAX_GROUP_ID_LEN;
 /// Largest content of a TLS `opaque<V>` (RFC 9420 §2.1.2).
 const MAX_VL: u64 = (1 << 30) - 1;
 
@@ -60,6 +62,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/uploads", post(create_upload))
         .route("/v1/uploads/{id}", axum::routing::patch(patch_upload).head(head_upload).delete(cancel_upload))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(log_requests))
         .layer(cors)
@@ -74,6 +77,22 @@ async fn fallback(State(app): State<AppState>, req: Request) -> Response {
         return ApiError::not_found().into_response();
     }
     app.www.serve(req.method(), path).await
+}
+
+/// A known API route with a method it does not have: the JSON 405.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed on this route")
+}
+
+/// A `{gid}`/`{cid}` path segment that is not UTF-8 after percent-decoding: 400.
+fn path_param(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    p.map(|Path(s)| s).map_err(|_| ApiError::bad_request("malformed path"))
+}
+
+/// A `{token}`/`{id}` path segment: anything malformed is, like any unknown token, 404 (checked
+/// after authentication, so non-members still get 403).
+fn path_token(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    p.map(|Path(s)| s).map_err(|_| ApiError::not_found())
 }
 
 fn cors_layer(origins: &str) -> CorsLayer {
@@ -145,6 +164,19 @@ fn unb64(s: &str) -> ApiResult<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(s).map_err(|_| ApiError::bad_request("not base64url"))
 }
 
+/// A `{gid}`/`{cid}` path segment: base64url of at most [`MAX_GROUP_ID`] bytes (400 otherwise).
+fn path_id(p: Result<Path<String>, PathRejection>) -> ApiResult<Vec<u8>> {
+    let s = path_param(p)?;
+    if s.len() > MAX_GROUP_ID.div_ceil(3) * 4 {
+        return Err(ApiError::bad_request(format!("id longer than {MAX_GROUP_ID} bytes")));
+    }
+    let id = unb64(&s)?;
+    if id.len() > MAX_GROUP_ID {
+        return Err(ApiError::bad_request(format!("id longer than {MAX_GROUP_ID} bytes")));
+    }
+    Ok(id)
+}
+
 fn random_bytes<const N: usize>() -> ApiResult<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| ApiError::internal(format!("OS RNG: {e}")))?;
@@ -156,7 +188,34 @@ fn token_hash(token: &[u8]) -> Vec<u8> {
 }
 
 async fn small_body(body: Body) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, MAX_SMALL_BODY).await.map_err(|_| ApiError::too_large("request body too large"))
+    axum::body::to_bytes(body, MAX_SMALL_BODY).await.map_err(|e| {
+        if has_source::<http_body_util::LengthLimitError>(&e) {
+            ApiError::too_large("request body too large")
+        } else {
+            body_error(&e)
+        }
+    })
+}
+
+fn has_source<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if c.is::<T>() {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
+/// A request body that failed while being read: 408 if it stopped arriving (see
+/// [`crate::server::TimedBody`]), 400 if it was cut off or malformed.
+fn body_error(e: &axum::Error) -> ApiError {
+    if crate::server::is_body_timeout(e) {
+        ApiError::timeout()
+    } else {
+        ApiError::bad_request("request body aborted or malformed")
+    }
 }
 
 fn group_err(e: GroupError) -> ApiError {
@@ -169,6 +228,7 @@ fn group_err(e: GroupError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "WrongEpoch", format!("the group is at epoch {e}"))
         }
         GroupError::Storage(m) => ApiError::internal(m),
+        GroupError::DiskFull => ApiError::insufficient_storage(),
     }
 }
 
@@ -186,16 +246,24 @@ async fn register_group(State(app): State<AppState>, body: Body) -> ApiResult<Re
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "group_id": b64(&gid), "epoch": epoch }))).into_response())
 }
 
-async fn post_handshake(State(app): State<AppState>, Path(gid): Path<String>, body: Body) -> ApiResult<Response> {
-    let gid = unb64(&gid)?;
+async fn post_handshake(
+    State(app): State<AppState>,
+    gid: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> ApiResult<Response> {
+    let gid = path_id(gid)?;
     let body = small_body(body).await?;
     let out = app.groups.handshake(app.meta.as_ref(), &gid, &body).map_err(group_err)?;
     app.notify.notify_waiters();
     Ok(Json(serde_json::json!({ "seq": out.seq, "epoch": out.epoch, "welcomed": out.welcomed.len() })).into_response())
 }
 
-async fn post_message(State(app): State<AppState>, Path(gid): Path<String>, req: Request) -> ApiResult<Response> {
-    let gid = unb64(&gid)?;
+async fn post_message(
+    State(app): State<AppState>,
+    gid: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
+    let gid = path_id(gid)?;
     let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     if caller.group_id != gid {
         return Err(ApiError::forbidden("signed for another group"));
@@ -227,12 +295,13 @@ struct FetchQuery {
 
 async fn get_messages(
     State(app): State<AppState>,
-    Path(gid): Path<String>,
-    Query(q): Query<FetchQuery>,
+    gid: Result<Path<String>, PathRejection>,
+    q: Result<Query<FetchQuery>, QueryRejection>,
     req: Request,
 ) -> ApiResult<Response> {
-    let gid = unb64(&gid)?;
+    let gid = path_id(gid)?;
     let caller = authenticate(&app, &req, AUTH_HEADER, true)?;
+    let Query(q) = q.map_err(|_| ApiError::bad_request("malformed query"))?;
     caller.check_body(&empty_body_hash())?;
     if caller.group_id != gid {
         return Err(ApiError::forbidden("signed for another group"));
@@ -257,8 +326,12 @@ async fn get_messages(
 /// `GET /v1/groups/{gid}/quota` (signed by a member): the group's usage as the quota counts it
 /// (stored attachments, expired ones until the sweeper removed them, plus the announced length
 /// of every upload in progress) and the DS's limits.
-async fn get_quota(State(app): State<AppState>, Path(gid): Path<String>, req: Request) -> ApiResult<Response> {
-    let gid = unb64(&gid)?;
+async fn get_quota(
+    State(app): State<AppState>,
+    gid: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
+    let gid = path_id(gid)?;
     let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     caller.check_body(&empty_body_hash())?;
     if caller.group_id != gid {
@@ -278,8 +351,12 @@ async fn get_quota(State(app): State<AppState>, Path(gid): Path<String>, req: Re
     Ok(resp)
 }
 
-async fn publish_key_package(State(app): State<AppState>, Path(cid): Path<String>, body: Body) -> ApiResult<Response> {
-    let cid = unb64(&cid)?;
+async fn publish_key_package(
+    State(app): State<AppState>,
+    cid: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> ApiResult<Response> {
+    let cid = path_id(cid)?;
     let body = small_body(body).await?;
     let msg = MlsMessageIn::tls_deserialize_exact(&body).map_err(|_| ApiError::bad_request("not an MLS message"))?;
     let kp: KeyPackageIn = match msg.extract() {
@@ -297,16 +374,19 @@ async fn publish_key_package(State(app): State<AppState>, Path(cid): Path<String
     Ok(StatusCode::CREATED.into_response())
 }
 
-async fn claim_key_package(State(app): State<AppState>, Path(cid): Path<String>) -> ApiResult<Response> {
-    let cid = unb64(&cid)?;
+async fn claim_key_package(
+    State(app): State<AppState>,
+    cid: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
+    let cid = path_id(cid)?;
     match app.meta.pop_key_package(&cid)? {
         Some(kp) => Ok(octets(StatusCode::OK, kp)),
         None => Err(ApiError::not_found()),
     }
 }
 
-async fn get_welcome(State(app): State<AppState>, Path(cid): Path<String>) -> ApiResult<Response> {
-    let cid = unb64(&cid)?;
+async fn get_welcome(State(app): State<AppState>, cid: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+    let cid = path_id(cid)?;
     match app.meta.pop_welcome(&cid)? {
         Some(w) => Ok(octets(StatusCode::OK, w)),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -321,11 +401,40 @@ struct BodyReader {
     stream: axum::body::BodyDataStream,
     pending: Bytes,
     hasher: Sha256,
+    /// The stream ended or failed: nothing more to read.
+    done: bool,
 }
+
+/// At most this much of a refused upload's remaining body is read (and discarded) before the
+/// error response, so that the client, still sending, receives the response instead of a
+/// connection reset.
+const DRAIN_MAX_BYTES: u64 = 8 * 1024 * 1024;
+/// ... and for at most this long.
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
 
 impl BodyReader {
     fn new(body: Body) -> Self {
-        Self { stream: body.into_data_stream(), pending: Bytes::new(), hasher: Sha256::new() }
+        Self { stream: body.into_data_stream(), pending: Bytes::new(), hasher: Sha256::new(), done: false }
+    }
+
+    /// Reads and discards what is left of the body, bounded by [`DRAIN_MAX_BYTES`] and
+    /// [`DRAIN_MAX_TIME`].
+    async fn drain(&mut self) {
+        if self.done {
+            return;
+        }
+        let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
+            let mut n = self.pending.len() as u64;
+            self.pending = Bytes::new();
+            while n <= DRAIN_MAX_BYTES {
+                match self.stream.next().await {
+                    Some(Ok(b)) => n += b.len() as u64,
+                    _ => break,
+                }
+            }
+        })
+        .await;
+        self.done = true;
     }
 
     /// The next chunk (pending bytes first); `None` at the end.
@@ -333,10 +442,19 @@ impl BodyReader {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));
         }
+        if self.done {
+            return Ok(None);
+        }
         loop {
             match self.stream.next().await {
-                None => return Ok(None),
-                Some(Err(_)) => return Err(ApiError::bad_request("request body aborted")),
+                None => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(body_error(&e));
+                }
                 Some(Ok(b)) if b.is_empty() => continue,
                 Some(Ok(b)) => {
                     self.hasher.update(&b);
@@ -407,12 +525,12 @@ impl BodyReader {
     }
 
     /// Reads to the end and returns the body hash.
-    async fn finish(mut self) -> ApiResult<(bool, [u8; 32])> {
+    async fn finish(&mut self) -> ApiResult<(bool, [u8; 32])> {
         let mut extra = false;
         while self.next().await?.is_some() {
             extra = true;
         }
-        Ok((extra, self.hasher.finalize().into()))
+        Ok((extra, std::mem::take(&mut self.hasher).finalize().into()))
     }
 }
 
@@ -465,13 +583,26 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
+/// 507 `InsufficientStorage` unless the blob store has room for `n` more bytes plus the
+/// `--min-free-bytes` reserve (which keeps metadata writes and deletions possible).
+async fn ensure_space(app: &App, n: u64) -> ApiResult<()> {
+    match app.blobs.free_bytes().await {
+        Ok(Some(free)) if free < n.saturating_add(app.cfg.min_free_bytes) => {
+            tracing::warn!(free, needed = n, reserve = app.cfg.min_free_bytes, "refusing an upload: low on disk space");
+            Err(ApiError::insufficient_storage())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell the free disk space");
+            Ok(())
+        }
+    }
+}
+
 /// Reserves quota for a new upload of `total` bytes.
 fn reserve(app: &App, caller: &Caller, total: u64, resumable: bool) -> ApiResult<UploadRow> {
     if total > app.cfg.max_file_bytes {
-        return Err(ApiError::too_large(format!(
-            "the attachment exceeds the per-file limit of {} bytes",
-            app.cfg.max_file_bytes
-        )));
+        return Err(reserve_too_large(app));
     }
     let id = hex::encode(random_bytes::<16>()?);
     let row = UploadRow {
@@ -489,6 +620,10 @@ fn reserve(app: &App, caller: &Caller, total: u64, resumable: bool) -> ApiResult
         Reserve::OverCount => Err(ApiError::quota("the group's attachment count quota would be exceeded")),
         Reserve::Missing => Err(ApiError::internal("unexpected reserve outcome")),
     }
+}
+
+fn reserve_too_large(app: &App) -> ApiError {
+    ApiError::too_large(format!("the attachment exceeds the per-file limit of {} bytes", app.cfg.max_file_bytes))
 }
 
 /// Turns a complete upload into an attachment and returns its new token.
@@ -526,6 +661,14 @@ async fn upload_oneshot(State(app): State<AppState>, req: Request) -> ApiResult<
         }
     }
     let mut body = BodyReader::new(req.into_body());
+    let res = upload_oneshot_body(&app, &caller, &mut body).await;
+    if res.is_err() {
+        body.drain().await;
+    }
+    res
+}
+
+async fn upload_oneshot_body(app: &AppState, caller: &Caller, body: &mut BodyReader) -> ApiResult<Response> {
     let gid_len = body.read_varint().await?;
     if gid_len > MAX_GROUP_ID as u64 {
         return Err(ApiError::bad_request("group_id too long"));
@@ -538,7 +681,11 @@ async fn upload_oneshot(State(app): State<AppState>, req: Request) -> ApiResult<
     if len > MAX_VL {
         return Err(ApiError::bad_request("content too long for opaque<V>"));
     }
-    let up = reserve(&app, &caller, len, false)?;
+    if len > app.cfg.max_file_bytes {
+        return Err(reserve_too_large(app));
+    }
+    ensure_space(app, len).await?;
+    let up = reserve(app, caller, len, false)?;
     // Removes the reservation and the staging bytes on every failure, including the request
     // future being dropped when the client goes away.
     let mut cleanup = Cleanup { app: app.clone(), id: up.id.clone(), armed: true };
@@ -555,17 +702,20 @@ async fn upload_oneshot(State(app): State<AppState>, req: Request) -> ApiResult<
         caller.check_body(&hash)?;
         w.sync().await?;
         drop(w);
-        finalize(&app, &up).await
+        finalize(app, &up).await
     }
     .await;
     cleanup.armed = false;
     let token = match result {
         Ok(t) => t,
         Err(e) => {
+            // Bytes first: on a full disk, removing them makes room for the metadata write.
+            if let Err(e) = app.blobs.discard_staging(&up.id).await {
+                tracing::error!(error = %e, "could not remove a staging object");
+            }
             if let Err(e) = app.meta.delete_upload(&up.id) {
                 tracing::error!(error = %e, "could not drop an upload reservation");
             }
-            app.blobs.discard_staging(&up.id).await?;
             return Err(e);
         }
     };
@@ -585,15 +735,23 @@ impl Drop for Cleanup {
             return;
         }
         let (app, id) = (self.app.clone(), std::mem::take(&mut self.id));
-        if let Err(e) = app.meta.delete_upload(&id) {
-            tracing::error!(error = %e, "could not drop an upload reservation");
-        }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = app.blobs.discard_staging(&id).await {
-                    tracing::error!(error = %e, "could not remove a staging object");
-                }
-            });
+        let drop_row = |app: &App, id: &str| {
+            if let Err(e) = app.meta.delete_upload(id) {
+                tracing::error!(error = %e, "could not drop an upload reservation");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            // Bytes first, then the reservation (see upload_oneshot).
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Err(e) = app.blobs.discard_staging(&id).await {
+                        tracing::error!(error = %e, "could not remove a staging object");
+                    }
+                    drop_row(&app, &id);
+                });
+            }
+            // Without a runtime the staging file is removed at the next start.
+            Err(_) => drop_row(&app, &id),
         }
     }
 }
@@ -631,6 +789,10 @@ async fn create_upload(State(app): State<AppState>, req: Request) -> ApiResult<R
     if extra {
         return Err(ApiError::bad_request("the creation request carries no data; send it with PATCH"));
     }
+    if total > app.cfg.max_file_bytes {
+        return Err(reserve_too_large(&app));
+    }
+    ensure_space(&app, total).await?;
     let up = reserve(&app, &caller, total, true)?;
     if let Err(e) = app.blobs.open_staging(&up.id, 0).await.map(drop) {
         let _ = app.meta.delete_upload(&up.id);
@@ -660,23 +822,46 @@ fn own_upload(app: &App, caller: &Caller, id: &str) -> ApiResult<UploadRow> {
 }
 
 /// `PATCH /v1/uploads/{id}` with `Upload-Offset`: appends the body.
-async fn patch_upload(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
+async fn patch_upload(
+    State(app): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
     let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
-    let up = own_upload(&app, &caller, &id)?;
-    let Some(_busy) = BusyGuard::try_new(&app, &up.id) else {
+    let (parts, body) = req.into_parts();
+    let mut body = BodyReader::new(body);
+    let res = patch_body(&app, &caller, id, &parts.headers, &mut body).await;
+    if res.is_err() {
+        body.drain().await;
+    }
+    res
+}
+
+async fn patch_body(
+    app: &AppState,
+    caller: &Caller,
+    id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    body: &mut BodyReader,
+) -> ApiResult<Response> {
+    let id = path_token(id)?;
+    let up = own_upload(app, caller, &id)?;
+    let Some(_busy) = BusyGuard::try_new(app, &up.id) else {
         return Err(
             ApiError::conflict("another request is writing this upload").with_header("upload-offset", up.offset)
         );
     };
     // Re-read under the guard: a request that just finished may have moved the offset.
-    let up = own_upload(&app, &caller, &id)?;
-    let offset = header_u64(req.headers(), "upload-offset")?
-        .ok_or_else(|| ApiError::bad_request("Upload-Offset is required"))?;
+    let up = own_upload(app, caller, &id)?;
+    let offset =
+        header_u64(headers, "upload-offset")?.ok_or_else(|| ApiError::bad_request("Upload-Offset is required"))?;
     if offset != up.offset {
         return Err(ApiError::conflict(format!("the upload is at offset {}", up.offset))
             .with_header("upload-offset", up.offset));
     }
-    let mut body = BodyReader::new(req.into_body());
+    let remaining = up.total.saturating_sub(up.offset);
+    let announced = header_u64(headers, header::CONTENT_LENGTH.as_str()).ok().flatten();
+    ensure_space(app, announced.unwrap_or(remaining).min(remaining)).await?;
     let mut w = app.blobs.open_staging(&up.id, up.offset).await?;
     let res = async {
         let n = body.copy_to(w.as_mut(), up.total.saturating_sub(up.offset), false).await?;
@@ -694,11 +879,15 @@ async fn patch_upload(State(app): State<AppState>, Path(id): Path<String>, req: 
             return Err(e);
         }
     };
-    drop(w);
     let new_offset = up.offset + n;
-    app.meta.set_upload_offset(&up.id, new_offset)?;
+    if let Err(e) = app.meta.set_upload_offset(&up.id, new_offset) {
+        // Not recorded: the bytes are not part of the upload (and, on a full disk, give room back).
+        w.truncate(up.offset).await?;
+        return Err(e.into());
+    }
+    drop(w);
     if new_offset == up.total {
-        let token = finalize(&app, &up).await?;
+        let token = finalize(app, &up).await?;
         let mut resp = token_response(StatusCode::CREATED, token)?;
         upload_headers(&mut resp, &up, new_offset, true);
         return Ok(resp);
@@ -709,8 +898,13 @@ async fn patch_upload(State(app): State<AppState>, Path(id): Path<String>, req: 
 }
 
 /// `HEAD /v1/uploads/{id}`: the durable offset.
-async fn head_upload(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
+async fn head_upload(
+    State(app): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
     let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
+    let id = path_token(id)?;
     caller.check_body(&empty_body_hash())?;
     let up = own_upload(&app, &caller, &id)?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
@@ -719,8 +913,13 @@ async fn head_upload(State(app): State<AppState>, Path(id): Path<String>, req: R
 }
 
 /// `DELETE /v1/uploads/{id}`: cancels the upload and frees its quota.
-async fn cancel_upload(State(app): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
+async fn cancel_upload(
+    State(app): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
     let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
+    let id = path_token(id)?;
     caller.check_body(&empty_body_hash())?;
     let up = own_upload(&app, &caller, &id)?;
     let Some(_busy) = BusyGuard::try_new(&app, &up.id) else {
@@ -777,6 +976,16 @@ fn parse_range(h: Option<&HeaderValue>, size: u64) -> Option<Result<(u64, u64), 
     Some(Ok((start, end.min(size - 1))))
 }
 
+/// Opens the attachment's bytes. A blob that vanished between the lookup and the open (the
+/// attachment was deleted or expired concurrently) is the same 404 as a deleted token.
+async fn open_blob(app: &App, a: &AttachmentRow, start: u64, len: u64) -> ApiResult<crate::blob::BlobReader> {
+    match app.blobs.open_blob(&a.blob_id, start, len).await {
+        Ok(r) => Ok(r),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ApiError::not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn download_headers(h: &mut HeaderMap) {
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
@@ -786,10 +995,14 @@ fn download_headers(h: &mut HeaderMap) {
 }
 
 /// `GET /v1/attachments/{token}`: the ciphertext, with `Range` support.
-async fn download_get(State(app): State<AppState>, Path(token): Path<String>, req: Request) -> ApiResult<Response> {
+async fn download_get(
+    State(app): State<AppState>,
+    token: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
     let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     caller.check_body(&empty_body_hash())?;
-    let token = decode_token(&token)?;
+    let token = decode_token(&path_token(token)?)?;
     let a = find_attachment(&app, &caller.group_id, &token)?;
     let (status, start, len) = match parse_range(req.headers().get(header::RANGE), a.size) {
         None => (StatusCode::OK, 0, a.size),
@@ -803,7 +1016,7 @@ async fn download_get(State(app): State<AppState>, Path(token): Path<String>, re
             .with_header("content-range", format!("bytes */{}", a.size)));
         }
     };
-    let reader = app.blobs.open_blob(&a.blob_id, start, len).await?;
+    let reader = open_blob(&app, &a, start, len).await?;
     let mut resp = Response::new(Body::from_stream(ReaderStream::with_capacity(reader, 64 * 1024)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -844,7 +1057,7 @@ async fn download_tls(State(app): State<AppState>, req: Request) -> ApiResult<Re
     }
     let prefix = varint(a.size);
     let total = prefix.len() as u64 + a.size;
-    let reader = app.blobs.open_blob(&a.blob_id, 0, a.size).await?;
+    let reader = open_blob(&app, &a, 0, a.size).await?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(prefix)) })
         .chain(ReaderStream::with_capacity(reader, 64 * 1024));
     let mut resp = Response::new(Body::from_stream(stream));
@@ -856,12 +1069,12 @@ async fn download_tls(State(app): State<AppState>, req: Request) -> ApiResult<Re
 /// `DELETE /v1/attachments/{token}`: per the delete policy.
 async fn delete_attachment(
     State(app): State<AppState>,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
     req: Request,
 ) -> ApiResult<Response> {
     let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
     caller.check_body(&empty_body_hash())?;
-    let token = decode_token(&token)?;
+    let token = decode_token(&path_token(token)?)?;
     let a = find_attachment(&app, &caller.group_id, &token)?;
     if app.cfg.delete_policy == DeletePolicy::Uploader && a.uploader != caller.key.credential {
         return Err(ApiError::forbidden("only the uploader may delete this attachment"));
@@ -874,7 +1087,11 @@ async fn delete_attachment(
 
 /// `POST /v1/attachments/{token}/copy`: signed for the source group (`Mimi-Auth`) and the target
 /// group (`Mimi-Auth-Target`) by the same identity; returns a token bound to the target group.
-async fn copy_attachment(State(app): State<AppState>, Path(token): Path<String>, req: Request) -> ApiResult<Response> {
+async fn copy_attachment(
+    State(app): State<AppState>,
+    token: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
     let src = authenticate(&app, &req, AUTH_HEADER, false)?;
     let dst = authenticate(&app, &req, AUTH_TARGET_HEADER, false)?;
     src.check_body(&empty_body_hash())?;
@@ -882,7 +1099,7 @@ async fn copy_attachment(State(app): State<AppState>, Path(token): Path<String>,
     if src.key.identity != dst.key.identity {
         return Err(ApiError::forbidden("both signatures must come from the same identity"));
     }
-    let token = decode_token(&token)?;
+    let token = decode_token(&path_token(token)?)?;
     let a = find_attachment(&app, &src.group_id, &token)?;
     let new_token = random_bytes::<TOKEN_LEN>()?;
     let row = AttachmentRow {

@@ -47,6 +47,11 @@ pub trait BlobStore: Send + Sync + 'static {
     fn list_staging(&self) -> BoxFut<'_, Vec<String>>;
     /// Ids of all blobs (for recovery).
     fn list_blobs(&self) -> BoxFut<'_, Vec<String>>;
+    /// Bytes still available to new objects, if the store can tell (`None`: unlimited or
+    /// unknown). The DS refuses uploads that would leave less than `--min-free-bytes`.
+    fn free_bytes(&self) -> BoxFut<'_, Option<u64>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Files under `<data>/staging/<id>` and `<data>/blobs/<id>`.
@@ -135,7 +140,11 @@ impl StagingWriter for FileWriter {
     }
     fn truncate(&mut self, len: u64) -> BoxFut<'_, ()> {
         Box::pin(async move {
-            tokio::io::AsyncWriteExt::flush(&mut self.0).await?;
+            // A failed buffered write (ENOSPC) is reported by this flush; cut the file anyway,
+            // that is the point (and frees the space).
+            if let Err(e) = tokio::io::AsyncWriteExt::flush(&mut self.0).await {
+                tracing::debug!(error = %e, "flush before truncating a staging object");
+            }
             self.0.set_len(len).await?;
             self.0.seek(io::SeekFrom::Start(len)).await?;
             Ok(())
@@ -212,5 +221,15 @@ impl BlobStore for FsBlobStore {
     }
     fn list_blobs(&self) -> BoxFut<'_, Vec<String>> {
         Box::pin(list(&self.blobs))
+    }
+    fn free_bytes(&self) -> BoxFut<'_, Option<u64>> {
+        let dir = self.staging.clone();
+        Box::pin(async move {
+            let st = tokio::task::spawn_blocking(move || rustix::fs::statvfs(&dir))
+                .await
+                .map_err(io::Error::other)?
+                .map_err(io::Error::from)?;
+            Ok(Some(st.f_bavail.saturating_mul(st.f_frsize)))
+        })
     }
 }

@@ -75,6 +75,33 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "MIMI_DS_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Most connections served at once; further ones wait in the listen backlog until one closes.
+    #[arg(long, env = "MIMI_DS_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head, from the connection's start or the end
+    /// of the previous response (so also the idle keep-alive limit), in seconds; 0 disables.
+    #[arg(long, env = "MIMI_DS_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
+    /// Longest wait for the next bytes of a request body, in seconds (408 `Timeout`); also the
+    /// grace period before `--body-min-rate` applies. 0 disables both.
+    #[arg(long, env = "MIMI_DS_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Slowest accepted average body rate, in bytes per second, after the `--body-timeout-secs`
+    /// grace period: a body must have arrived by `grace + received / rate` (408 `Timeout`); 0
+    /// disables.
+    #[arg(long, env = "MIMI_DS_BODY_MIN_RATE", default_value_t = 1024)]
+    pub body_min_rate: u64,
+    /// Longest time a response write may stay blocked by a client that does not read, in seconds;
+    /// then the connection is closed. 0 disables.
+    #[arg(long, env = "MIMI_DS_WRITE_TIMEOUT_SECS", default_value_t = 60)]
+    pub write_timeout_secs: u64,
+    /// Largest request head (request line and headers), in bytes (at least 1024); larger gets 431.
+    #[arg(long, env = "MIMI_DS_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+    /// Free disk space kept in reserve under the data directory, in bytes: an upload that would
+    /// leave less gets 507 `InsufficientStorage` (metadata writes and deletions keep working).
+    #[arg(long, env = "MIMI_DS_MIN_FREE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub min_free_bytes: u64,
 }
 
 impl Config {

@@ -47,6 +47,14 @@ impl ApiError {
     pub fn quota(m: impl Into<String>) -> Self {
         Self::new(StatusCode::INSUFFICIENT_STORAGE, "QuotaExceeded", m)
     }
+    /// 507 `InsufficientStorage` (the DS's disk is full or below `--min-free-bytes`).
+    pub fn insufficient_storage() -> Self {
+        Self::new(StatusCode::INSUFFICIENT_STORAGE, "InsufficientStorage", "the DS is out of disk space")
+    }
+    /// 408 `Timeout`: the request body stopped arriving.
+    pub fn timeout() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "Timeout", "the request body was not received in time")
+    }
     /// 500 `Internal`; the detail goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
@@ -63,9 +71,9 @@ impl ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        if e.raw_os_error() == Some(28) {
-            // ENOSPC
-            return Self::new(StatusCode::INSUFFICIENT_STORAGE, "InsufficientStorage", "the DS is out of disk space");
+        // ENOSPC, EDQUOT
+        if matches!(e.raw_os_error(), Some(28) | Some(122)) || e.kind() == std::io::ErrorKind::StorageFull {
+            return Self::insufficient_storage();
         }
         Self::internal(e)
     }
@@ -73,6 +81,12 @@ impl From<std::io::Error> for ApiError {
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            if f.code == rusqlite::ErrorCode::DiskFull {
+                tracing::warn!(error = %e, "metadata store: disk full");
+                return Self::insufficient_storage();
+            }
+        }
         Self::internal(e)
     }
 }

@@ -43,7 +43,21 @@ pub enum GroupError {
     /// Storage failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// The metadata store's disk is full.
+    #[error("storage: disk full")]
+    DiskFull,
 }
+
+/// A metadata error as a [`GroupError`] (a full disk stays recognisable: 507, not 500).
+fn storage(e: rusqlite::Error) -> GroupError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => GroupError::DiskFull,
+        _ => GroupError::Storage(e.to_string()),
+    }
+}
+
+/// Longest group id the DS accepts (as for `UploadAttachmentRequest.group_id`).
+pub const MAX_GROUP_ID_LEN: usize = 255;
 
 /// The signature key and credential of a member's leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +191,7 @@ impl Groups {
 
     /// Rebuilds every stored group (at startup). Returns how many failed (logged).
     pub fn restore(&self, meta: &dyn MetaStore) -> Result<usize, GroupError> {
-        let stored = meta.load_groups().map_err(|e| GroupError::Storage(e.to_string()))?;
+        let stored = meta.load_groups().map_err(storage)?;
         let mut failed = 0;
         let mut map = self.lock();
         for g in stored {
@@ -217,6 +231,9 @@ impl Groups {
             PublicGroup::from_external(provider.crypto(), provider.storage(), tree, vgi, ProposalStore::new())
                 .map_err(invalid)?;
         let group_id = group.group_id().as_slice().to_vec();
+        if group_id.len() > MAX_GROUP_ID_LEN {
+            return Err(bad(format!("group id longer than {MAX_GROUP_ID_LEN} bytes")));
+        }
         let epoch = group.group_context().epoch().as_u64();
         let stored = StoredGroup {
             group_id: group_id.clone(),
@@ -228,7 +245,7 @@ impl Groups {
         if map.contains_key(&group_id) {
             return Err(GroupError::Exists);
         }
-        if !meta.insert_group(&stored).map_err(|e| GroupError::Storage(e.to_string()))? {
+        if !meta.insert_group(&stored).map_err(storage)? {
             return Err(GroupError::Exists);
         }
         map.insert(group_id.clone(), Tracked { provider, group, prev: None });
@@ -320,7 +337,7 @@ impl Groups {
                     return Err(bad("trailing data after a proposal"));
                 }
                 t.group.add_proposal(t.provider.storage(), *q).map_err(invalid)?;
-                let seq = meta.append_message(group_id, raw_msg).map_err(|e| GroupError::Storage(e.to_string()))?;
+                let seq = meta.append_message(group_id, raw_msg).map_err(storage)?;
                 Ok(HandshakeOutcome { seq, epoch: current_epoch, welcomed: vec![] })
             }
             ProcessedMessageContent::StagedCommitMessage(sc) => {
@@ -385,12 +402,12 @@ impl Groups {
                     Ok(s) => s,
                     Err(e) => {
                         self.rollback(meta, t)?;
-                        return Err(GroupError::Storage(e.to_string()));
+                        return Err(storage(e));
                     }
                 };
                 if let Some(w) = &welcome {
                     for id in &welcomed {
-                        meta.push_welcome(id, w).map_err(|e| GroupError::Storage(e.to_string()))?;
+                        meta.push_welcome(id, w).map_err(storage)?;
                     }
                 }
                 t.prev = Some(PrevEpoch { epoch: current_epoch, leaves: before, until: Instant::now() + self.grace });
@@ -406,7 +423,7 @@ impl Groups {
 
     fn rollback(&self, meta: &dyn MetaStore, t: &mut Tracked) -> Result<(), GroupError> {
         let gid = t.group.group_id().as_slice().to_vec();
-        let stored = meta.load_groups().map_err(|e| GroupError::Storage(e.to_string()))?;
+        let stored = meta.load_groups().map_err(storage)?;
         let g = stored.into_iter().find(|g| g.group_id == gid).ok_or(GroupError::UnknownGroup)?;
         let (provider, group) = build(&g.group_info, &g.ratchet_tree)?;
         t.provider = provider;

@@ -17,6 +17,7 @@ pub mod error;
 pub mod groups;
 pub mod meta;
 pub mod reqauth;
+pub mod server;
 pub mod www;
 
 use std::collections::HashSet;
@@ -202,13 +203,10 @@ pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
     let addr = listener.local_addr()?;
     let router = api::router(app.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let limits = server::Limits::from_config(&cfg);
+    let server = tokio::spawn(server::serve(listener, router, limits, async move {
+        let _ = rx.await;
+    }));
     let sweep_app = app.clone();
     let interval = Duration::from_secs(cfg.sweep_interval_secs.max(1));
     let sweeper = tokio::spawn(async move {

@@ -43,21 +43,31 @@ fn not_member() -> ApiError {
     ApiError::forbidden("not a member of the group")
 }
 
-/// Replay cache of request nonces, kept for as long as their timestamp is acceptable.
+/// Replay cache of request nonces, kept for as long as their timestamp is acceptable. Expired
+/// entries are dropped at most once a second (and whenever the map reaches a power of two), so it
+/// holds at most about `request rate × (2 × clock skew + 2 s)` entries.
 #[derive(Default)]
 pub struct NonceCache {
-    seen: Mutex<HashMap<[u8; NONCE_LEN], u64>>,
+    seen: Mutex<NonceMap>,
+}
+
+#[derive(Default)]
+struct NonceMap {
+    map: HashMap<[u8; NONCE_LEN], u64>,
+    next_purge_ms: u64,
 }
 
 impl NonceCache {
     /// Records `nonce` until `keep_until_ms`; false if it was already seen.
     pub fn insert(&self, nonce: [u8; NONCE_LEN], now_ms: u64, keep_until_ms: u64) -> bool {
-        let mut m = match self.seen.lock() {
+        let mut g = match self.seen.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if m.len() >= 4096 && m.len().is_power_of_two() {
+        let NonceMap { map: m, next_purge_ms } = &mut *g;
+        if m.len() >= 1024 && (now_ms >= *next_purge_ms || m.len().is_power_of_two()) {
             m.retain(|_, until| *until > now_ms);
+            *next_purge_ms = now_ms.saturating_add(1000);
         }
         if let Some(until) = m.get(&nonce) {
             if *until > now_ms {
@@ -147,5 +157,28 @@ impl Verifier<'_> {
             key,
             body_hash: tbs.body_hash.as_slice().to_vec(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_refused_until_they_expire_and_expired_ones_are_purged() {
+        let c = NonceCache::default();
+        assert!(c.insert([1; NONCE_LEN], 1_000, 5_000));
+        assert!(!c.insert([1; NONCE_LEN], 4_999, 9_000), "replay within the window");
+        assert!(c.insert([1; NONCE_LEN], 5_000, 9_000), "accepted again once expired");
+        for i in 0..3000u32 {
+            let mut n = [0u8; NONCE_LEN];
+            n[..4].copy_from_slice(&i.to_le_bytes());
+            n[4] = 2;
+            assert!(c.insert(n, 10_000, 11_000));
+        }
+        // A second later every one of them has expired and the next insert purges them.
+        assert!(c.insert([3; NONCE_LEN], 12_000, 13_000));
+        let len = c.seen.lock().unwrap().map.len();
+        assert!(len <= 2, "expired nonces were purged ({len} left)");
     }
 }
