@@ -37,6 +37,14 @@ const m = {
     blobs.set(mib, new Blob(parts));
     return { size: blobs.get(mib).size };
   },
+  // The same random bytes as a File on disk, picked through an <input type=file> (what a user
+  // sending a file hands the library): bench/run.mjs sets the input's file.
+  useFile({ mib }) {
+    const f = document.getElementById("file").files[0];
+    if (!f || f.size !== mib * MiB) throw new Error(`no ${mib} MiB file in the input`);
+    blobs.set(mib, f);
+    return { size: f.size, kind: "File" };
+  },
   dropBlob({ mib }) { blobs.delete(mib); window.__matrix = null; for (const k of [...cts.keys()]) if (k.startsWith(`${mib}/`)) cts.delete(k); return {}; },
   wasmMemory() { return { bytes: wasm.memory.buffer.byteLength }; },
 
@@ -169,4 +177,5 @@ const m = {
 };
 
 window.measure = (name, arg) => m[name](arg ?? {});
+{ const i = document.createElement("input"); i.type = "file"; i.id = "file"; document.body.append(i); }
 window.ready = true;

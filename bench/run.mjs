@@ -6,7 +6,8 @@
 import { createServer } from "node:http";
 import { createServer as netServer } from "node:net";
 import { spawn, execFileSync } from "node:child_process";
-import { readFile, readdir, mkdtemp, rm, writeFile, stat, access } from "node:fs/promises";
+import { readFile, readdir, mkdtemp, rm, writeFile, stat, access, open } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus } from "node:os";
 import { join, extname, resolve } from "node:path";
@@ -19,6 +20,10 @@ const arg = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const SIZES = arg("--sizes", "16,64,256,1024").split(",").map(Number);
 const REPS = Number(arg("--reps", "3"));
 const DS = arg("--ds", join(ROOT, "target/ds/mimi-ds"));
+// --input file (default): each size is a random file on disk picked through <input type=file>, as
+// a user sends one; --input blob: an in-memory Blob of 4 MiB random parts (Chromium then holds
+// the parts in the renderer: reading a 1 GiB one raises its RSS by ~1 GiB whatever reads it).
+const INPUT = arg("--input", "file");
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm" };
 
 const http = createServer(async (req, res) => {
@@ -79,6 +84,7 @@ const stats = (xs) => { const s = xs.filter((x) => typeof x === "number").sort((
 await page.evaluate(() => { window.gc?.(); });
 const idleKiB = await rendererRssKiB();
 const results = { machine: {}, sizes: {}, ceilings: {}, idleRssMiB: idleKiB / 1024 };
+results.input = INPUT;
 results.machine = {
   cpu: cpus()[0]?.model, cores: cpus().length,
   chromium: execFileSync("/usr/bin/chromium", ["--version"]).toString().trim(),
@@ -95,7 +101,17 @@ for (const [name, key] of [["sha256Wasm", "sha256_wasm"], ["aesGcmWebCrypto", "a
 }
 
 for (const mib of SIZES) {
-  await measure("makeBlob", { mib });
+  let file = null;
+  if (INPUT === "file") {
+    file = join(dsData, `input-${mib}.bin`);
+    const fh = await open(file, "w");
+    for (let i = 0; i < mib; i += 4) await fh.write(randomBytes(Math.min(4, mib - i) << 20));
+    await fh.close();
+    await page.setInputFiles("#file", file);
+    await measure("useFile", { mib });
+  } else {
+    await measure("makeBlob", { mib });
+  }
   const reps = mib >= 1024 ? Math.min(REPS, 2) : REPS;
   const r = (results.sizes[mib] = {});
   const run = async (label, name, a, field = "mbps") => {
@@ -128,6 +144,7 @@ for (const mib of SIZES) {
   }
   r.wasmMemoryMiB = (await measure("wasmMemory")).bytes / (1 << 20);
   await measure("dropBlob", { mib });
+  if (file) { await page.setInputFiles("#file", []); await rm(file, { force: true }); }
 }
 
 const wasm = await readFile(join(ROOT, "pkg/mimi_attachments_bg.wasm"));
