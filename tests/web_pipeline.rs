@@ -101,6 +101,33 @@ async fn valid_vectors_on_both_backends() {
     assert_eq!(runs, 56 + 40, "56 cases, 40 of them also on WebCrypto");
 }
 
+/// The whole-file hash is checked on both of its paths: SHA-2 in wasm (no size known) and one
+/// `crypto.subtle.digest` over a copy (size known and within the digest budget). A wrong hash
+/// fails with `HashMismatch` on each, and the final chunk is withheld.
+#[test]
+async fn wrong_hash_is_caught_in_wasm_and_by_webcrypto_digest() {
+    let v: Value = serde_json::from_str(CHUNKED).expect("json");
+    let mut runs = 0;
+    for c in v["valid"].as_array().expect("valid") {
+        let name = c["name"].as_str().expect("name");
+        let (keys, format) = case(c);
+        let (p, ct, mut hash) = (h(&c["plaintext"]), h(&c["ciphertext"]), h(&c["attachment_hash"]));
+        hash[0] ^= 1;
+        for size in [None, Some(p.len() as u64)] {
+            let dec = decrypt_stream(keys.clone(), format, &hash, size, &blob(&ct).into(), opts("wasm")).expect("dec");
+            let (released, err) = read_until_error(dec).await;
+            assert_eq!(err.map(|e| e.0).as_deref(), Some("HashMismatch"), "{name}, size {size:?}");
+            let withheld = match format {
+                Some(cs) if !p.is_empty() => (p.len() - 1) % cs.get() as usize + 1,
+                _ => p.len(),
+            };
+            assert_eq!(released.len(), p.len() - withheld, "{name}, size {size:?}: the last chunk is withheld");
+            runs += 1;
+        }
+    }
+    assert_eq!(runs, 2 * 56);
+}
+
 #[test]
 async fn invalid_vectors_on_both_backends() {
     let v: Value = serde_json::from_str(CHUNKED).expect("json");

@@ -5,9 +5,10 @@
 use std::collections::VecDeque;
 
 use js_sys::Uint8Array;
+use subtle::ConstantTimeEq as _;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Blob, ReadableStream};
+use web_sys::{Blob, ReadableStream, SubtleCrypto};
 use zeroize::Zeroizing;
 
 use super::cipher::{ChunkCipher, Pending};
@@ -44,20 +45,69 @@ fn hash_js(hasher: &mut Hasher, scratch: &mut Zeroizing<Vec<u8>>, data: &Uint8Ar
 /// wasm SHA-2 piece by piece.
 pub const DIGEST_BUDGET: u64 = 32 << 20;
 
-/// `crypto.subtle.digest` of a whole small Blob, when WebCrypto is there.
-async fn digest_small_blob(hash: HashAlg, blob: &Blob) -> Result<Option<Vec<u8>>, Error> {
-    let Some(subtle) = super::cipher::subtle() else { return Ok(None) };
+/// `crypto.subtle.digest` of `data`.
+async fn digest(subtle: &SubtleCrypto, hash: HashAlg, data: &js_sys::Object) -> Result<Vec<u8>, Error> {
     let name = match hash {
         HashAlg::Sha256 => "SHA-256",
         HashAlg::Sha384 => "SHA-384",
         HashAlg::Sha512 => "SHA-512",
     };
-    let buf = wasm_bindgen_futures::JsFuture::from(blob.array_buffer()).await.map_err(|e| Error::Io(describe(&e)))?;
-    let p = subtle
-        .digest_with_str_and_buffer_source(name, &buf.unchecked_into())
-        .map_err(|e| Error::Platform(describe(&e)))?;
+    let p = subtle.digest_with_str_and_buffer_source(name, data).map_err(|e| Error::Platform(describe(&e)))?;
     let d = wasm_bindgen_futures::JsFuture::from(p).await.map_err(|e| Error::Platform(describe(&e)))?;
-    Ok(Some(Uint8Array::new(&d).to_vec()))
+    Ok(Uint8Array::new(&d).to_vec())
+}
+
+/// `crypto.subtle.digest` of a whole small Blob, when WebCrypto is there.
+async fn digest_small_blob(hash: HashAlg, blob: &Blob) -> Result<Option<Vec<u8>>, Error> {
+    let Some(subtle) = super::cipher::subtle() else { return Ok(None) };
+    let buf = wasm_bindgen_futures::JsFuture::from(blob.array_buffer()).await.map_err(|e| Error::Io(describe(&e)))?;
+    digest(&subtle, hash, &buf.unchecked_into()).await.map(Some)
+}
+
+/// How a decryption checks the whole-file hash.
+enum PlainHash {
+    /// SHA-2 in wasm, piece by piece (through a reusable wasm buffer).
+    Wasm(Hasher, Zeroizing<Vec<u8>>),
+    /// A plaintext of at most [`DIGEST_BUDGET`] bytes (its size known from the reference) is
+    /// copied as it is verified and hashed with one `crypto.subtle.digest` call at the end:
+    /// native speed, within the same memory budget as the encrypt side. The copy is ours (the
+    /// consumer may transfer the pieces it reads) and is zeroed after the digest.
+    Native { subtle: SubtleCrypto, alg: HashAlg, copy: Uint8Array, at: u32 },
+}
+
+impl PlainHash {
+    fn new(alg: HashAlg, size: Option<u64>) -> Self {
+        match (size.filter(|n| *n <= DIGEST_BUDGET), super::cipher::subtle()) {
+            (Some(n), Some(subtle)) => {
+                PlainHash::Native { subtle, alg, copy: Uint8Array::new_with_length(n as u32), at: 0 }
+            }
+            _ => PlainHash::Wasm(Hasher::new(alg), Zeroizing::new(Vec::new())),
+        }
+    }
+
+    fn update(&mut self, pt: &Uint8Array) -> Result<(), Error> {
+        match self {
+            PlainHash::Wasm(h, scratch) => hash_js(h, scratch, pt),
+            PlainHash::Native { copy, at, .. } => {
+                let end = at.checked_add(pt.length()).filter(|e| *e <= copy.length()).ok_or(Error::TrailingData)?;
+                copy.set(pt, *at);
+                *at = end;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the plaintext hashed to `expected` (compared in constant time).
+    async fn matches(self, expected: &[u8]) -> Result<bool, Error> {
+        match self {
+            PlainHash::Wasm(h, _) => Ok(crate::stream::hash_matches(h, expected)),
+            PlainHash::Native { subtle, alg, copy, at } => {
+                let d = digest(&subtle, alg, &copy.subarray(0, at)).await;
+                copy.fill(0, 0, copy.length());
+                Ok(bool::from(d?.ct_eq(expected)))
+            }
+        }
+    }
 }
 
 /// `Hash(input)` and the input's length, reading the input once.
@@ -248,8 +298,7 @@ struct Decrypt {
     inflight: VecDeque<Result<Opening, Error>>,
     /// The last chunk was read (or reading failed).
     read_done: bool,
-    hasher: Option<Hasher>,
-    scratch: Zeroizing<Vec<u8>>,
+    plain_hash: Option<PlainHash>,
     produced: u64,
 }
 
@@ -262,9 +311,13 @@ struct Opening {
 }
 
 impl Decrypt {
-    fn check_hash(&mut self) -> Result<(), Error> {
-        let h = self.hasher.take().ok_or(Error::InvalidState("hash already checked"))?;
-        if crate::stream::hash_matches(h, &self.hash) {
+    fn hash_piece(&mut self, pt: &Uint8Array) -> Result<(), Error> {
+        self.plain_hash.as_mut().ok_or(Error::InvalidState("hash already checked"))?.update(pt)
+    }
+
+    async fn check_hash(&mut self) -> Result<(), Error> {
+        let h = self.plain_hash.take().ok_or(Error::InvalidState("hash already checked"))?;
+        if h.matches(&self.hash).await? {
             Ok(())
         } else {
             Err(Error::HashMismatch)
@@ -303,11 +356,9 @@ impl Decrypt {
                 return Err(ReadPlan::failure(o.index, o.last, other));
             }
         };
-        if let Some(h) = &mut self.hasher {
-            hash_js(h, &mut self.scratch, &pt);
-        }
+        self.hash_piece(&pt)?;
         if o.last {
-            self.check_hash()?;
+            self.check_hash().await?;
         }
         Ok((pt, o.last))
     }
@@ -335,10 +386,8 @@ impl Step for Decrypt {
                 let sealed = self.acc.take(n);
                 let pt =
                     cipher.open(self.keys.nonce(), b"", &sealed).await?.ok_or(Error::DecryptFailed { chunk: 0 })?;
-                if let Some(h) = &mut self.hasher {
-                    hash_js(h, &mut self.scratch, &pt);
-                }
-                self.check_hash()?;
+                self.hash_piece(&pt)?;
+                self.check_hash().await?;
                 (pt, true)
             }
             Some(_) => self.next_chunk().await?,
@@ -363,7 +412,7 @@ pub fn decrypt_stream(
     crate::error::check_len("attachment_hash", keys.suite().nh(), hash.len())?;
     let plan = format.map(|cs| ReadPlan::new(cs, size)).transpose()?;
     let state = Decrypt {
-        hasher: Some(Hasher::new(keys.suite().hash())),
+        plain_hash: Some(PlainHash::new(keys.suite().hash(), size)),
         keys,
         format,
         hash: hash.to_vec(),
@@ -374,7 +423,6 @@ pub fn decrypt_stream(
         plan,
         inflight: VecDeque::new(),
         read_done: false,
-        scratch: Zeroizing::new(Vec::new()),
         produced: 0,
     };
     Ok(js_stream(state))
