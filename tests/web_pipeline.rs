@@ -11,7 +11,7 @@ use futures_util::StreamExt as _;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use mimi_attachments::stream::ChunkSize;
 use mimi_attachments::web::io::Options;
-use mimi_attachments::web::pipeline::{decrypt_stream, encrypt_stream};
+use mimi_attachments::web::pipeline::{decrypt_stream, encrypt_stream, hash_input, DIGEST_BUDGET};
 use mimi_attachments::{AttachmentKeys, CipherSuite};
 use serde_json::Value;
 use wasm_bindgen::JsCast;
@@ -176,4 +176,28 @@ async fn encrypt_resumes_at_any_ciphertext_offset() {
     Reflect::set(&o, &"offset".into(), &((full.len() + 1) as f64).into()).expect("set");
     let r = encrypt_stream(keys, Some(cs), blob(&p), Options::from_js(&o).expect("opts"));
     assert_eq!(r.err().map(|e| e.code()), Some("InvalidArgument"));
+}
+
+/// The hash pass gives the same digest on each of its paths: a Blob above the digest budget
+/// (BYOB reads into one reused buffer where the engine's Blob stream is a byte stream), the same
+/// bytes as a Uint8Array (default reads), and a small Blob (one `crypto.subtle.digest`).
+#[test]
+async fn hash_pass_agrees_on_every_path() {
+    let len = DIGEST_BUDGET as usize + 3 * 1024 * 1024 + 12_345;
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4093) as u8).collect();
+    let parts = Array::new();
+    for p in data.chunks(5 * 1024 * 1024 + 1) {
+        parts.push(&Uint8Array::from(p));
+    }
+    let big = Blob::new_with_u8_array_sequence(&parts).expect("blob");
+    let alg = mimi_attachments::suite::HashAlg::Sha256;
+    let want = alg.digest(&data);
+    let o = opts("auto");
+    let (h, n) = hash_input(alg, &big.into(), &o, None).await.expect("blob");
+    assert_eq!((h, n), (want.clone(), len as u64), "large Blob");
+    let (h, n) = hash_input(alg, &Uint8Array::from(&data[..]).into(), &o, None).await.expect("bytes");
+    assert_eq!((h, n), (want, len as u64), "Uint8Array");
+    let small = &data[..1_000_003];
+    let (h, n) = hash_input(alg, &blob(small).into(), &o, None).await.expect("small");
+    assert_eq!((h, n), (alg.digest(small), small.len() as u64), "small Blob");
 }
