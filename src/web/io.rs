@@ -241,3 +241,49 @@ impl Accumulator {
         out
     }
 }
+
+/// Reads a `Blob` through a BYOB reader into one reused buffer, in pieces of exactly the size
+/// asked for (shorter only at the end): no garbage per piece, which a default reader leaves for
+/// V8 to collect (draining a 1 GiB file raised renderer RSS by 166-200 MiB with it, 0-1 MiB
+/// this way). A piece is valid until the next [`ByobFill::fill`]: the caller must be done with
+/// it (WebCrypto copies its input when called) before asking for the next.
+pub struct ByobFill {
+    reader: web_sys::ReadableStreamByobReader,
+    /// The buffer, as the last read returned it (each read transfers it).
+    buffer: js_sys::ArrayBuffer,
+    ended: bool,
+}
+
+impl ByobFill {
+    /// A reader of `blob` with a buffer of `capacity` bytes; `None` where the Blob's stream is
+    /// not a byte stream.
+    pub fn new(blob: &Blob, capacity: u32) -> Option<Self> {
+        let reader = web_sys::ReadableStreamByobReader::new(&blob.stream()).ok()?;
+        Some(Self { reader, buffer: js_sys::ArrayBuffer::new(capacity), ended: false })
+    }
+
+    /// The next `want` bytes (fewer at the end of the Blob) in the reused buffer.
+    pub async fn fill(&mut self, want: u32) -> Result<Uint8Array, Error> {
+        let io = |e: JsValue| Error::Io(describe(&e));
+        if want > self.buffer.byte_length() {
+            return Err(Error::InvalidState("piece larger than the read buffer"));
+        }
+        let mut at = 0u32;
+        while at < want && !self.ended {
+            let view = Uint8Array::new_with_byte_offset_and_length(&self.buffer, at, want - at);
+            let r = wasm_bindgen_futures::JsFuture::from(self.reader.read_with_array_buffer_view(&view))
+                .await
+                .map_err(io)?;
+            let value = Reflect::get(&r, &"value".into()).map_err(io)?;
+            let filled =
+                value.dyn_into::<Uint8Array>().map_err(|_| Error::Io("the reader returned no buffer".into()))?;
+            self.buffer = filled.buffer();
+            if Reflect::get(&r, &"done".into()).map_err(io)?.as_bool().unwrap_or(true) {
+                self.ended = true;
+            } else {
+                at += filled.length().min(want - at);
+            }
+        }
+        Ok(Uint8Array::new_with_byte_offset_and_length(&self.buffer, 0, at))
+    }
+}

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::cipher::{ChunkCipher, Pending};
 use super::error::{describe, js_error};
-use super::io::{Accumulator, Options};
+use super::io::{Accumulator, ByobFill, Options};
 use crate::schedule::AttachmentKeys;
 use crate::stream::{chunk_aad, chunk_count, chunk_nonce, ChunkSize, ReadPlan};
 use crate::suite::{HashAlg, Hasher, AEAD_TAG_LEN};
@@ -220,7 +220,7 @@ struct Encrypt {
     size: u64,
     opts: Options,
     cipher: Option<ChunkCipher>,
-    acc: Accumulator,
+    source: PlainSource,
     /// The next chunk to start.
     index: u64,
     chunks: u64,
@@ -234,7 +234,6 @@ impl Encrypt {
     /// Reads the next chunk's plaintext and starts sealing it.
     async fn start_next(&mut self) -> Result<(), Error> {
         let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
-        let acc = &mut self.acc;
         let (want, nonce, aad, last) = match self.format {
             None => (self.size, *self.keys.nonce(), &b""[..], true),
             Some(cs) => {
@@ -244,21 +243,41 @@ impl Encrypt {
             }
         };
         let want = usize::try_from(want).map_err(|_| Error::TooLarge("chunk"))?;
-        acc.fill(want).await?;
-        if acc.buffered() < want {
+        let pt = match &mut self.source {
+            PlainSource::Pieces(acc) => {
+                acc.fill(want).await?;
+                acc.take(want)
+            }
+            PlainSource::Reused(r) => r.fill(u32::try_from(want).map_err(|_| Error::TooLarge("chunk"))?).await?,
+        };
+        if (pt.length() as usize) < want {
             return Err(Error::Io("the file is shorter than when it was hashed".into()));
         }
-        let pt = acc.take(want);
+        // Sealing copies the plaintext now, so the reused buffer may be read into again.
+        self.inflight.push_back((cipher.start_seal(&nonce, aad, &pt)?, last));
+        self.index += 1;
         if last {
-            acc.fill(1).await?;
-            if acc.buffered() > 0 {
+            let more = match &mut self.source {
+                PlainSource::Pieces(acc) => {
+                    acc.fill(1).await?;
+                    acc.buffered() > 0
+                }
+                PlainSource::Reused(r) => r.fill(1).await?.length() > 0,
+            };
+            if more {
                 return Err(Error::Io("the file is longer than when it was hashed".into()));
             }
         }
-        self.inflight.push_back((cipher.start_seal(&nonce, aad, &pt)?, last));
-        self.index += 1;
         Ok(())
     }
+}
+
+/// Where the encrypt pass reads the plaintext from.
+enum PlainSource {
+    /// The input's pieces as they come.
+    Pieces(Accumulator),
+    /// A Blob read chunk by chunk into one reused buffer (no garbage per piece).
+    Reused(ByobFill),
 }
 
 impl Step for Encrypt {
@@ -319,7 +338,10 @@ pub fn encrypt_stream(
         size,
         opts,
         cipher: None,
-        acc: Accumulator::new(&slice.into())?,
+        source: match format.and_then(|cs| ByobFill::new(&slice, cs.get())) {
+            Some(r) => PlainSource::Reused(r),
+            None => PlainSource::Pieces(Accumulator::new(&slice.into())?),
+        },
         index: start_chunk,
         chunks,
         inflight: VecDeque::new(),
