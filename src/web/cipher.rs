@@ -145,16 +145,6 @@ impl ChunkCipher {
         }
     }
 
-    /// `AEAD.Seal`: ciphertext || tag.
-    pub async fn seal(
-        &self,
-        nonce: &[u8; AEAD_NONCE_LEN],
-        aad: &[u8],
-        plaintext: &Uint8Array,
-    ) -> Result<Uint8Array, Error> {
-        self.start_seal(nonce, aad, plaintext)?.sealed().await
-    }
-
     /// `AEAD.Open`: the plaintext, or `None` when the tag does not verify.
     pub async fn open(
         &self,

@@ -287,3 +287,12 @@ impl ByobFill {
         Ok(Uint8Array::new_with_byte_offset_and_length(&self.buffer, 0, at))
     }
 }
+
+impl Drop for ByobFill {
+    /// Releases the Blob's stream when reading stops early (an abort or an error).
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.reader.cancel();
+        }
+    }
+}

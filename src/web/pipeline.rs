@@ -67,7 +67,7 @@ async fn digest_small_blob(hash: HashAlg, blob: &Blob) -> Result<Option<Vec<u8>>
 /// How a decryption checks the whole-file hash.
 enum PlainHash {
     /// SHA-2 in wasm, piece by piece (through a reusable wasm buffer).
-    Wasm(Hasher, Zeroizing<Vec<u8>>),
+    Wasm(Box<Hasher>, Zeroizing<Vec<u8>>),
     /// A plaintext of at most [`DIGEST_BUDGET`] bytes (its size known from the reference) is
     /// copied as it is verified and hashed with one `crypto.subtle.digest` call at the end:
     /// native speed, within the same memory budget as the encrypt side. The copy is ours (the
@@ -81,7 +81,7 @@ impl PlainHash {
             (Some(n), Some(subtle)) => {
                 PlainHash::Native { subtle, alg, copy: Uint8Array::new_with_length(n as u32), at: 0 }
             }
-            _ => PlainHash::Wasm(Hasher::new(alg), Zeroizing::new(Vec::new())),
+            _ => PlainHash::Wasm(Box::new(Hasher::new(alg)), Zeroizing::new(Vec::new())),
         }
     }
 
@@ -100,7 +100,7 @@ impl PlainHash {
     /// Whether the plaintext hashed to `expected` (compared in constant time).
     async fn matches(self, expected: &[u8]) -> Result<bool, Error> {
         match self {
-            PlainHash::Wasm(h, _) => Ok(crate::stream::hash_matches(h, expected)),
+            PlainHash::Wasm(h, _) => Ok(crate::stream::hash_matches(*h, expected)),
             PlainHash::Native { subtle, alg, copy, at } => {
                 let d = digest(&subtle, alg, &copy.subarray(0, at)).await;
                 copy.fill(0, 0, copy.length());
@@ -110,44 +110,29 @@ impl PlainHash {
     }
 }
 
-/// Hashes a Blob read through a BYOB reader into one reused buffer of [`HASH_SLICE`] bytes, so
-/// that the pass leaves no garbage behind: measured on a 1 GiB file in Chromium, a default
-/// reader's pieces raise renderer RSS by 166-200 MiB until V8 collects them, the BYOB reader by
-/// 0-1 MiB, at the same speed. `None` where the Blob's stream is not a byte stream (then the
-/// caller reads it the default way).
+/// Hashes a Blob read through a [`ByobFill`] (no garbage per piece); `None` where the Blob's
+/// stream is not a byte stream (then the caller reads it the default way).
 async fn hash_blob_byob(
     hasher: &mut Hasher,
     blob: &Blob,
     opts: &Options,
     total: Option<u64>,
 ) -> Result<Option<u64>, Error> {
-    let Ok(reader) = web_sys::ReadableStreamByobReader::new(&blob.stream()) else { return Ok(None) };
-    let io = |e: JsValue| Error::Io(describe(&e));
-    let mut buf = Uint8Array::new_with_length(HASH_SLICE);
+    let Some(mut reader) = ByobFill::new(blob, HASH_SLICE) else { return Ok(None) };
     let mut scratch = Zeroizing::new(vec![0u8; HASH_SLICE as usize]);
     let mut read = 0u64;
     loop {
-        if let Err(e) = opts.check_abort() {
-            let _ = reader.cancel();
-            return Err(e);
+        opts.check_abort()?;
+        let piece = reader.fill(HASH_SLICE).await?;
+        let part = scratch.get_mut(..piece.length() as usize).ok_or(Error::InvalidState("piece too long"))?;
+        if part.is_empty() {
+            return Ok(Some(read));
         }
-        let r = wasm_bindgen_futures::JsFuture::from(reader.read_with_array_buffer_view(&buf)).await.map_err(io)?;
-        let done = js_sys::Reflect::get(&r, &"done".into()).map_err(io)?.as_bool().unwrap_or(true);
-        let value = js_sys::Reflect::get(&r, &"value".into()).map_err(io)?;
-        if done {
-            break;
-        }
-        let view = value.dyn_into::<Uint8Array>().map_err(|_| Error::Io("the reader gave no bytes".into()))?;
-        let n = view.length().min(HASH_SLICE);
-        let part = &mut scratch[..n as usize];
-        view.subarray(0, n).copy_to(part);
+        piece.copy_to(part);
         hasher.update(part);
-        read += u64::from(n);
+        read += part.len() as u64;
         opts.progress("hash", read, total);
-        // The read transferred the buffer: the next read goes into it again, whole.
-        buf = Uint8Array::new(&view.buffer());
     }
-    Ok(Some(read))
 }
 
 /// `Hash(input)` and the input's length, reading the input once.
