@@ -58,11 +58,6 @@ pub fn openmls_suite(suite: CipherSuite) -> Result<Ciphersuite> {
     }
 }
 
-/// The suites groups can be created in here (0x0001, 0x0002, 0x0003).
-pub fn group_cipher_suites() -> Vec<CipherSuite> {
-    CipherSuite::ALL.iter().copied().filter(|s| openmls_suite(*s).is_ok()).collect()
-}
-
 struct ClientInner {
     provider: Provider,
     signer: SignatureKeyPair,
@@ -443,11 +438,6 @@ impl Group {
     /// The client this group belongs to.
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    /// The openmls group.
-    pub fn mls_group(&self) -> &MlsGroup {
-        &self.group
     }
 
     fn provider(&self) -> &Provider {

@@ -8,6 +8,7 @@ mod client;
 mod ds;
 pub mod error;
 pub mod io;
+mod js;
 pub mod pipeline;
 
 pub use basic::*;

@@ -1,0 +1,19 @@
+// What the README's examples leave to the application: its own inputs, transport and storage.
+// Declared here so that tests/ts/readme.mjs can compile the examples as written.
+type Mimi = typeof import("mimi-attachments");
+declare const file: File;
+declare const onProgress: (p: import("mimi-attachments").Progress) => void;
+declare const signal: AbortSignal;
+/** Uploads a ciphertext to the app's Delivery Service; resolves to its token. */
+declare function upload(ciphertext: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array>;
+/** Sends an MLS message to the group through the app's transport. */
+declare function send(message: Uint8Array): Promise<void>;
+/** A received MLS message. */
+declare const bytes: Uint8Array;
+declare const db: { put(key: string, value: Uint8Array): void; get(key: string): Promise<Uint8Array> };
+declare const messageId: string;
+declare const url: string;
+declare const ciphertextBlob: Blob;
+declare const alice: InstanceType<Mimi["MlsClient"]>;
+declare const bobDs: InstanceType<Mimi["DsClient"]>;
+declare const received: InstanceType<Mimi["AttachmentRef"]>;
