@@ -157,7 +157,7 @@ impl MlsClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<MlsClient>")]
     pub fn create(
         identity: String,
-        #[wasm_bindgen(unchecked_param_type = "MlsClientOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "MlsClientOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         promise(async move {
@@ -194,7 +194,7 @@ impl MlsClient {
     #[wasm_bindgen(js_name = importState, unchecked_return_type = "Promise<MlsClient>")]
     pub fn import_state(
         state: Vec<u8>,
-        #[wasm_bindgen(unchecked_param_type = "MlsClientOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "MlsClientOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         promise(async move {
@@ -464,7 +464,7 @@ impl MlsGroup {
     pub fn encrypt_attachment(
         &self,
         file: Blob,
-        #[wasm_bindgen(unchecked_param_type = "EncryptOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "EncryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let g = self.g.clone();
@@ -527,7 +527,7 @@ impl OutgoingAttachment {
     #[wasm_bindgen(unchecked_return_type = "ReadableStream<Uint8Array>")]
     pub fn ciphertext(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "CiphertextOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "CiphertextOptions")] options: Option<JsValue>,
     ) -> JsResult<web_sys::ReadableStream> {
         let options = options.unwrap_or_default();
         let opts = Options::from_js(&options).map_err(js_error)?;
@@ -657,7 +657,7 @@ impl AttachmentRef {
     pub fn decrypt(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Blob | ReadableStream<Uint8Array> | Uint8Array")] ciphertext: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "DecryptOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> JsResult<web_sys::ReadableStream> {
         let options = options.unwrap_or_default();
         let opts = Options::from_js(&options).map_err(js_error)?;
@@ -670,7 +670,7 @@ impl AttachmentRef {
     pub fn decrypt_to_blob(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Blob | ReadableStream<Uint8Array> | Uint8Array")] ciphertext: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "DecryptOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let r = Options::from_js(&options).and_then(|opts| {

@@ -1,6 +1,5 @@
 // What the README's examples leave to the application: its own inputs, transport and storage.
 // Declared here so that tests/ts/readme.mjs can compile the examples as written.
-type Mimi = typeof import("mimi-attachments");
 declare const file: File;
 declare const onProgress: (p: import("mimi-attachments").Progress) => void;
 declare const signal: AbortSignal;
@@ -14,6 +13,6 @@ declare const db: { put(key: string, value: Uint8Array): void; get(key: string):
 declare const messageId: string;
 declare const url: string;
 declare const ciphertextBlob: Blob;
-declare const alice: InstanceType<Mimi["MlsClient"]>;
-declare const bobDs: InstanceType<Mimi["DsClient"]>;
-declare const received: InstanceType<Mimi["AttachmentRef"]>;
+declare const alice: import("mimi-attachments").MlsClient;
+declare const bobDs: import("mimi-attachments").DsClient;
+declare const received: import("mimi-attachments").AttachmentRef;

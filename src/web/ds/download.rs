@@ -58,7 +58,7 @@ impl DsClient {
         &self,
         group: &MlsGroup,
         reference: &AttachmentRef,
-        #[wasm_bindgen(unchecked_param_type = "DecryptOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
@@ -73,7 +73,7 @@ impl DsClient {
         &self,
         group: &MlsGroup,
         reference: &AttachmentRef,
-        #[wasm_bindgen(unchecked_param_type = "DecryptOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
@@ -97,7 +97,7 @@ impl DsClient {
         reference: &AttachmentRef,
         start: f64,
         end: f64,
-        #[wasm_bindgen(unchecked_param_type = "StreamOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "StreamOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();

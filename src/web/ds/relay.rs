@@ -152,7 +152,7 @@ impl DsClient {
     pub fn fetch_messages(
         &self,
         group: &MlsGroup,
-        #[wasm_bindgen(unchecked_param_type = "{ after?: number; waitSecs?: number; signal?: AbortSignal }")]
+        #[wasm_bindgen(unchecked_optional_param_type = "{ after?: number; waitSecs?: number; signal?: AbortSignal }")]
         options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();

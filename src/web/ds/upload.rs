@@ -201,7 +201,7 @@ impl DsClient {
         &self,
         group: &MlsGroup,
         file: web_sys::Blob,
-        #[wasm_bindgen(unchecked_param_type = "EncryptOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "EncryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
@@ -247,7 +247,7 @@ impl DsClient {
         &self,
         group: &MlsGroup,
         id: String,
-        #[wasm_bindgen(unchecked_param_type = "StreamOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "StreamOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
