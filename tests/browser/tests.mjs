@@ -295,9 +295,10 @@ tests.ds_error_codes = async ({ url }) => {
   const bg = await b.ds.joinFromWelcome();
   // Conflict: a group id that is taken.
   expect(await dsErr(() => m.ds.createGroup(gid)), "Conflict", 409, "group id taken");
-  // Forbidden: a non-member signs for the group (Mallory's own group of the same id is unknown to the DS).
-  const mg = await m.c.createGroup(gid);
-  expect(await dsErr(() => m.ds.sendAttachment(mg, new Blob([randomBytes(10)]))), "Forbidden", 403, "non-member");
+  // Forbidden: a non-member signs for the group (Oscar's local group of the same id is not the DS's).
+  const o = await mk("ec-oscar");
+  const og = await o.c.createGroup(gid);
+  expect(await dsErr(() => o.ds.sendAttachment(og, new Blob([randomBytes(10)]))), "Forbidden", 403, "non-member");
   // NotFound: a deleted attachment.
   const ref = await a.ds.sendAttachment(ag, new Blob([randomBytes(5000)]));
   const r = bg.receiveAttachment(ref.contentType(), ag.ownLeafIndex, bg.epoch);
