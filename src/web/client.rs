@@ -8,14 +8,15 @@ use std::rc::Rc;
 use js_sys::{Array, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
-use super::error::{describe, js_error, JsResult};
+use super::error::{js_error, JsResult};
 use super::io::Options;
 pub(crate) use super::js::{bytes, get_opt, promise, set};
 use super::js::{opt_whole, whole, MAX_SAFE};
 use super::pipeline::{collect_blob, decrypt_stream, encrypt_stream, hash_input};
+pub(crate) use super::store::ClientHandle;
+use super::store::{idb, idb_delete, idb_get};
 use crate::attachment::{AttachmentRef as CoreRef, PendingAttachment};
 use crate::format::{ChunkSize, Format};
 use crate::mls::{self, GroupEvent, Outgoing};
@@ -70,66 +71,8 @@ export interface DecryptOptions extends StreamOptions {
 }
 "#;
 
-#[wasm_bindgen(inline_js = r#"
-const DB = "mimi-attachments", STORE = "clients";
-function open() {
-  return new Promise((resolve, reject) => {
-    const r = globalThis.indexedDB.open(DB, 1);
-    r.onupgradeneeded = () => r.result.createObjectStore(STORE);
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
-function run(mode, f) {
-  return open().then((db) => new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, mode);
-    const req = f(tx.objectStore(STORE));
-    tx.oncomplete = () => { db.close(); resolve(req.result); };
-    tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
-  }));
-}
-export function idb_put(key, value) { return run("readwrite", (s) => s.put(value, key)); }
-export function idb_get(key) { return run("readonly", (s) => s.get(key)); }
-export function idb_delete(key) { return run("readwrite", (s) => s.delete(key)); }
-export function idb_keys() { return run("readonly", (s) => s.getAllKeys()); }
-"#)]
-extern "C" {
-    #[wasm_bindgen(catch)]
-    pub(crate) fn idb_put(key: &str, value: &JsValue) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn idb_get(key: &str) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn idb_delete(key: &str) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn idb_keys() -> Result<Promise, JsValue>;
-}
-
-pub(crate) async fn idb(p: Result<Promise, JsValue>) -> Result<JsValue, Error> {
-    let p = p.map_err(|e| Error::Platform(format!("IndexedDB: {}", describe(&e))))?;
-    JsFuture::from(p).await.map_err(|e| Error::Platform(format!("IndexedDB: {}", describe(&e))))
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-#[derive(Clone)]
-pub(crate) struct ClientHandle {
-    pub(crate) client: mls::Client,
-    pub(crate) store_name: Option<String>,
-}
-
-impl ClientHandle {
-    pub(crate) async fn save(&self) -> Result<(), Error> {
-        if let Some(name) = &self.store_name {
-            let state = self.client.export_state()?;
-            let arr = bytes(&state);
-            let r = idb(idb_put(name, &arr.clone().into())).await;
-            arr.fill(0, 0, arr.length());
-            r?;
-        }
-        Ok(())
-    }
 }
 
 /// An MLS client (one identity and signature key) held in the browser. State persists to

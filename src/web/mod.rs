@@ -10,6 +10,7 @@ pub mod error;
 pub mod io;
 mod js;
 pub mod pipeline;
+mod store;
 
 pub use basic::*;
 pub use client::*;

@@ -16,7 +16,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use wasm_bindgen::prelude::*;
 
-use super::client::{ClientHandle, MlsClient, MlsGroup};
+use super::client::{MlsClient, MlsGroup};
+use super::store::ClientHandle;
 use crate::auth::AUTH_HEADER;
 use crate::Error;
 use http::{sign, Req};

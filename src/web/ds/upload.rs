@@ -6,11 +6,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
-use super::super::client::{
-    bytes, get_opt, idb, idb_delete, idb_get, idb_keys, idb_put, promise, set, AttachmentRef, MlsGroup,
-    OutgoingAttachment,
-};
+use super::super::client::{bytes, get_opt, promise, set, AttachmentRef, MlsGroup, OutgoingAttachment};
 use super::super::io::{Accumulator, Options};
+use super::super::store::{idb, idb_delete, idb_get, idb_keys, idb_put};
 use super::http::*;
 use super::{DsClient, ONE_SHOT_UPLOAD_MAX, RETRIES, UPLOAD_PART};
 use crate::auth::{empty_body_hash, AUTH_HEADER};
