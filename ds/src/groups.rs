@@ -69,7 +69,9 @@ pub fn check_group_id(group_id: &[u8], owner: &[u8]) -> Result<(), GroupError> {
             Some(_) => Err(GroupError::Forbidden(
                 "this group id is in another client's namespace (readable ids are \"<client id>/<name>\")".into(),
             )),
-            None => Err(bad("a readable group id must be namespaced \"<your client id>/<name>\" (or use 16+ random bytes)")),
+            None => {
+                Err(bad("a readable group id must be namespaced \"<your client id>/<name>\" (or use 16+ random bytes)"))
+            }
         },
         Err(_) if group_id.len() >= MIN_RANDOM_GROUP_ID_LEN => Ok(()),
         Err(_) => Err(bad(format!("a binary group id must be at least {MIN_RANDOM_GROUP_ID_LEN} random bytes"))),
@@ -315,8 +317,7 @@ impl Groups {
         }
         check_group_id(&group_id, owner)?;
         let signer = group_info_signer(raw_gi).ok_or_else(|| bad("GroupInfo signer"))?;
-        let signer_id =
-            group.leaf(LeafNodeIndex::new(signer)).map(|l| l.credential().serialized_content().to_vec());
+        let signer_id = group.leaf(LeafNodeIndex::new(signer)).map(|l| l.credential().serialized_content().to_vec());
         if signer_id.as_deref() != Some(owner) {
             return Err(GroupError::Forbidden("the GroupInfo must be signed by the registering client's leaf".into()));
         }
@@ -336,7 +337,10 @@ impl Groups {
             return Err(GroupError::Limit(format!("the DS tracks its maximum of {} groups", limits.max_groups)));
         }
         if map.values().filter(|t| t.stored.owner == owner).count() >= limits.per_client {
-            return Err(GroupError::Limit(format!("this client registered its maximum of {} groups", limits.per_client)));
+            return Err(GroupError::Limit(format!(
+                "this client registered its maximum of {} groups",
+                limits.per_client
+            )));
         }
         if !meta.insert_group(&stored).map_err(storage)? {
             return Err(GroupError::Exists);

@@ -98,7 +98,9 @@ impl Identity {
                 Ok(Self { key, dev: true })
             }
             (false, Some(p)) => {
-                let raw = Zeroizing::new(std::fs::read(p).map_err(|e| IdentityError::Secret(format!("{}: {e}", p.display())))?);
+                let raw = Zeroizing::new(
+                    std::fs::read(p).map_err(|e| IdentityError::Secret(format!("{}: {e}", p.display())))?,
+                );
                 let trimmed = raw.strip_suffix(b"\n").unwrap_or(&raw);
                 let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
                 if trimmed.len() < MIN_SECRET_LEN {
@@ -196,10 +198,7 @@ fn unreachable_hmac() -> Hmac<Sha256> {
 
 /// The value of header `name` if present once; 400 `BadRequest` if it is repeated (an
 /// intermediary or client that sends two credentials must not get the first one silently used).
-pub fn single_header<'a>(
-    headers: &'a HeaderMap,
-    name: &str,
-) -> Result<Option<&'a axum::http::HeaderValue>, ApiError> {
+pub fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a axum::http::HeaderValue>, ApiError> {
     let mut it = headers.get_all(name).iter();
     let first = it.next();
     if it.next().is_some() {

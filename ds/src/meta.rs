@@ -109,10 +109,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Messages with sequence number > `after`, oldest first.
     fn messages_after(&self, group_id: &[u8], after: u64, limit: u32) -> MetaResult<Vec<(u64, Vec<u8>)>>;
     /// Stores a key package for `client_id` unless it already has `max`; false if full.
-    fn push_key_package(&self, client_id: &[u8], data: &[u8], max: u64) -> MetaResult<bool>;
-    /// Returns the oldest key package of `client_id`, removing it unless it is the client's
-    /// last one: the last is kept as a last-resort key package (RFC 9420 §16.8), so claims never
-    /// leave a client unreachable.
+    /// `last_resort`: it carries the `last_resort` extension.
+    fn push_key_package(&self, client_id: &[u8], data: &[u8], last_resort: bool, max: u64) -> MetaResult<bool>;
+    /// Removes and returns the oldest ordinary key package of `client_id`; if none is left, returns
+    /// its newest last-resort key package **without removing it** (last-resort key packages may be
+    /// reused, RFC 9420 §16.8 and the `last_resort` extension), so claims never drain a client.
     fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>>;
     /// Stores a Welcome for `client_id`.
     fn push_welcome(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()>;
@@ -159,7 +160,7 @@ PRAGMA synchronous=FULL;
 PRAGMA foreign_keys=ON;
 CREATE TABLE IF NOT EXISTS groups(group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, group_info BLOB NOT NULL, ratchet_tree BLOB NOT NULL, owner BLOB NOT NULL DEFAULT x'');
 CREATE TABLE IF NOT EXISTS messages(group_id BLOB NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(group_id, seq));
-CREATE TABLE IF NOT EXISTS key_packages(id INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS key_packages(id INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL, data BLOB NOT NULL, last_resort INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS welcomes(id INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, group_id BLOB NOT NULL, uploader BLOB NOT NULL, total INTEGER NOT NULL, offset INTEGER NOT NULL, resumable INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS blobs(id TEXT PRIMARY KEY, size INTEGER NOT NULL, refcount INTEGER NOT NULL);
@@ -243,11 +244,15 @@ impl SqliteMeta {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         // Databases from before group owners were recorded.
-        let has_owner: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('groups') WHERE name='owner'")?
-            .exists([])?;
+        let has_owner: bool =
+            conn.prepare("SELECT 1 FROM pragma_table_info('groups') WHERE name='owner'")?.exists([])?;
         if !has_owner {
             conn.execute_batch("ALTER TABLE groups ADD COLUMN owner BLOB NOT NULL DEFAULT x''")?;
+        }
+        let has_last_resort: bool =
+            conn.prepare("SELECT 1 FROM pragma_table_info('key_packages') WHERE name='last_resort'")?.exists([])?;
+        if !has_last_resort {
+            conn.execute_batch("ALTER TABLE key_packages ADD COLUMN last_resort INTEGER NOT NULL DEFAULT 0")?;
         }
         Ok(Self { conn: Mutex::new(conn) })
     }
@@ -343,7 +348,7 @@ impl MetaStore for SqliteMeta {
             rows.collect()
         })
     }
-    fn push_key_package(&self, client_id: &[u8], data: &[u8], max: u64) -> MetaResult<bool> {
+    fn push_key_package(&self, client_id: &[u8], data: &[u8], last_resort: bool, max: u64) -> MetaResult<bool> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let n: i64 =
@@ -351,7 +356,10 @@ impl MetaStore for SqliteMeta {
             if u(n) >= max {
                 return Ok(false);
             }
-            tx.execute("INSERT INTO key_packages(client_id, data) VALUES(?1,?2)", params![client_id, data])?;
+            tx.execute(
+                "INSERT INTO key_packages(client_id, data, last_resort) VALUES(?1,?2,?3)",
+                params![client_id, data, last_resort as i64],
+            )?;
             tx.commit()?;
             Ok(true)
         })
@@ -359,22 +367,28 @@ impl MetaStore for SqliteMeta {
     fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let n: i64 =
-                tx.query_row("SELECT COUNT(*) FROM key_packages WHERE client_id=?1", params![client_id], |r| r.get(0))?;
-            let row: Option<(i64, Vec<u8>)> = tx
+            let ordinary: Option<(i64, Vec<u8>)> = tx
                 .query_row(
-                    "SELECT id, data FROM key_packages WHERE client_id=?1 ORDER BY id LIMIT 1",
+                    "SELECT id, data FROM key_packages WHERE client_id=?1 AND last_resort=0 ORDER BY id LIMIT 1",
                     params![client_id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            if let Some((id, _)) = &row {
-                if n > 1 {
+            let out = match ordinary {
+                Some((id, data)) => {
                     tx.execute("DELETE FROM key_packages WHERE id=?1", params![id])?;
+                    Some(data)
                 }
-            }
+                None => tx
+                    .query_row(
+                        "SELECT data FROM key_packages WHERE client_id=?1 AND last_resort=1 ORDER BY id DESC LIMIT 1",
+                        params![client_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+            };
             tx.commit()?;
-            Ok(row.map(|(_, d)| d))
+            Ok(out)
         })
     }
     fn push_welcome(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {

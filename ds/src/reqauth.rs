@@ -132,12 +132,7 @@ impl Verifier<'_> {
 
     /// Like [`Verifier::verify`], but the signature must be by `leaf` as it was *before* the
     /// group's last commit, signed in that previous epoch (see [`Groups::disputable_key`]).
-    pub fn verify_previous_epoch(
-        &self,
-        headers: &HeaderMap,
-        method: &str,
-        target: &str,
-    ) -> Result<Caller, ApiError> {
+    pub fn verify_previous_epoch(&self, headers: &HeaderMap, method: &str, target: &str) -> Result<Caller, ApiError> {
         self.verify_with(headers, mimi_attachments::auth::AUTH_HEADER, method, target, |tbs| {
             match self.groups.disputable_key(tbs.group_id.as_slice(), tbs.epoch, tbs.leaf_index) {
                 Some(k) => Ok((vec![k], false)),
@@ -170,7 +165,11 @@ impl Verifier<'_> {
             .find(|k| signed.verify(self.crypto, k.scheme, &k.signature_key).is_ok())
             .ok_or_else(not_member)?;
         if stale {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "StaleEpoch", "the signed epoch is not accepted any more"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "StaleEpoch",
+                "the signed epoch is not accepted any more",
+            ));
         }
         let nonce: [u8; NONCE_LEN] =
             tbs.nonce.as_slice().try_into().map_err(|_| unauthorized(AuthError::Malformed("nonce length")))?;

@@ -10,10 +10,10 @@ use tokio::sync::Notify;
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::groups::Groups;
-use crate::meta::{GroupQuota, MetaStore};
-use crate::reqauth::{now_ms, NonceCache};
 use crate::identity::Identity;
 use crate::limits::RateLimiter;
+use crate::meta::{GroupQuota, MetaStore};
+use crate::reqauth::{now_ms, NonceCache};
 use crate::www;
 
 /// The shared state of a running DS.

@@ -38,7 +38,7 @@ impl Proc {
     }
     fn spawn_in(data: &Path, args: &[&str], cwd: Option<&Path>) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mimi-ds"));
-        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["--listen", "127.0.0.1:0", "--dev-identity", "--data-dir"])
             .arg(data)
             .args(args)
             .env("MIMI_DS_LOG", "warn")
@@ -1011,7 +1011,14 @@ async fn oversized_and_malformed_requests_get_clear_errors_and_leave_nothing() {
     let loc = alice.create_upload(&ds, &gid, 1000).await.unwrap();
     assert_eq!(code_of(alice.patch(&ds, &gid, &loc, 0, vec![0; 1001]).await).await, (413, "TooLarge".into()));
     // A small-body route over its 1 MiB limit.
-    let r = ds.http.post(ds.url("/v1/groups")).body(vec![0u8; 2 << 20]).send().await.unwrap();
+    let r = ds
+        .http
+        .post(ds.url("/v1/groups"))
+        .bearer_auth(ds.token("alice").await)
+        .body(vec![0u8; 2 << 20])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(code_of(r).await, (413, "TooLarge".into()));
 
     // Broken framing: hyper refuses it before any handler (400, empty body).
@@ -1096,7 +1103,14 @@ async fn oversized_and_malformed_requests_get_clear_errors_and_leave_nothing() {
     )
     .await;
     assert_eq!((r.status, r.code()), (400, "BadRequest".into()), "{r:?}");
-    let r = ds.http.post(ds.url("/v1/groups")).body(random_bytes(3000, 1)).send().await.unwrap();
+    let r = ds
+        .http
+        .post(ds.url("/v1/groups"))
+        .bearer_auth(ds.token("alice").await)
+        .body(random_bytes(3000, 1))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let r = ds
         .http
@@ -1109,6 +1123,7 @@ async fn oversized_and_malformed_requests_get_clear_errors_and_leave_nothing() {
     let r = ds
         .http
         .post(ds.url(&format!("/v1/clients/{}/key-packages", b64(b"x"))))
+        .bearer_auth(ds.token("x").await)
         .body(vec![0; 100])
         .send()
         .await
@@ -1214,6 +1229,7 @@ async fn path_traversal_and_oversized_ids_get_400_or_404_and_touch_nothing_outsi
         long.as_str(),
     ];
     let mut seen = std::collections::BTreeMap::<u16, usize>::new();
+    let bearer = format!("Bearer {}", ds.token("alice").await);
     for id in ids {
         for (method, route) in [
             ("GET", format!("/v1/attachments/{id}")),
@@ -1229,7 +1245,7 @@ async fn path_traversal_and_oversized_ids_get_400_or_404_and_touch_nothing_outsi
             ("GET", format!("/{id}")),
         ] {
             // Signed by a member, so the request reaches the handler.
-            let mut hs = vec![(AUTH_HEADER, alice.auth(&gid, method, &route, b""))];
+            let mut hs = vec![(AUTH_HEADER, alice.auth(&gid, method, &route, b"")), ("authorization", bearer.clone())];
             if method == "PATCH" {
                 hs.push(("Upload-Offset", "0".into()));
             }

@@ -203,8 +203,12 @@ pub(super) async fn copy_attachment(
         Reserve::Ok => token_response(StatusCode::CREATED, new_token.to_vec()),
         Reserve::OverBytes => Err(ApiError::quota("the target group's storage quota (bytes) would be exceeded")),
         Reserve::OverCount => Err(ApiError::quota("the target group's attachment count quota would be exceeded")),
-        Reserve::OverClientBytes => Err(ApiError::quota("your storage quota (bytes, over all groups) would be exceeded")),
-        Reserve::OverClientCount => Err(ApiError::quota("your attachment count quota (over all groups) would be exceeded")),
+        Reserve::OverClientBytes => {
+            Err(ApiError::quota("your storage quota (bytes, over all groups) would be exceeded"))
+        }
+        Reserve::OverClientCount => {
+            Err(ApiError::quota("your attachment count quota (over all groups) would be exceeded"))
+        }
         Reserve::Missing => Err(ApiError::not_found()),
     }
 }

@@ -24,11 +24,7 @@ type AppState = Arc<App>;
 /// `POST /v1/groups` (bearer token): registers a group whose GroupInfo is signed by the caller's
 /// leaf, within the caller's rate limit and group count, the registry bound, and the disk floor
 /// reserved for existing groups.
-pub(super) async fn register_group(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
+pub(super) async fn register_group(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let owner = app.identity.client_of(&headers)?;
     if let Err(wait) = app.register_limit.check(&owner) {
         return Err(rate_limited(wait));

@@ -52,14 +52,14 @@ pub(super) async fn publish_key_package(
     if kp.leaf_node().credential().serialized_content() != cid.as_slice() {
         return Err(ApiError::forbidden("the key package's credential is not this client's"));
     }
-    if !app.meta.push_key_package(&cid, &body, app.cfg.max_key_packages)? {
+    if !app.meta.push_key_package(&cid, &body, kp.last_resort(), app.cfg.max_key_packages)? {
         return Err(ApiError::quota(format!("at most {} key packages per client", app.cfg.max_key_packages)));
     }
     Ok(StatusCode::CREATED.into_response())
 }
 
 /// `POST /v1/clients/{cid}/key-packages/claim` (any authenticated client, rate-limited per
-/// claimer): the oldest key package; the client's last one is handed out but kept.
+/// claimer): the oldest ordinary key package (removed), else the newest last-resort one (kept).
 pub(super) async fn claim_key_package(
     State(app): State<AppState>,
     headers: HeaderMap,

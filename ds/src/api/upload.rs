@@ -54,8 +54,12 @@ pub(super) fn reserve(app: &App, caller: &Caller, total: u64, resumable: bool) -
         Reserve::Ok => Ok(row),
         Reserve::OverBytes => Err(ApiError::quota("the group's storage quota (bytes) would be exceeded")),
         Reserve::OverCount => Err(ApiError::quota("the group's attachment count quota would be exceeded")),
-        Reserve::OverClientBytes => Err(ApiError::quota("your storage quota (bytes, over all groups) would be exceeded")),
-        Reserve::OverClientCount => Err(ApiError::quota("your attachment count quota (over all groups) would be exceeded")),
+        Reserve::OverClientBytes => {
+            Err(ApiError::quota("your storage quota (bytes, over all groups) would be exceeded"))
+        }
+        Reserve::OverClientCount => {
+            Err(ApiError::quota("your attachment count quota (over all groups) would be exceeded"))
+        }
         Reserve::Missing => Err(ApiError::internal("unexpected reserve outcome")),
     }
 }
