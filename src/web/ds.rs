@@ -108,6 +108,51 @@ fn retryable(e: &Error) -> bool {
 pub struct DsClient {
     base: String,
     h: super::client::ClientHandle,
+    auth: ClientAuth,
+}
+
+/// The bearer token of the mailbox and registration routes (shared by the clones of a
+/// `DsClient`); `dev_login`: fetch one from a development-mode DS (`POST /v1/dev/login`).
+#[derive(Clone, Default)]
+struct ClientAuth {
+    token: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+    dev_login: bool,
+}
+
+impl DsClient {
+    /// `Authorization: Bearer` for the client routes: the configured token, else (with
+    /// `devLogin`) one from the development login; none otherwise.
+    async fn bearer(&self) -> Result<Option<String>, Error> {
+        if let Some(t) = self.auth.token.borrow().clone() {
+            return Ok(Some(format!("Bearer {t}")));
+        }
+        if !self.auth.dev_login {
+            return Ok(None);
+        }
+        let name = String::from_utf8_lossy(self.h.client.identity()).into_owned();
+        let body = js_sys::JSON::stringify(&{
+            let o = Object::new();
+            set(&o, "client", name.as_str());
+            o.into()
+        })
+        .map_err(|e| Error::Platform(describe(&e)))?;
+        let req = || {
+            Ok(Req::new("POST", "/v1/dev/login".into()).header("content-type", "application/json").body(body.clone()))
+        };
+        let v = json_of(self.send(None, req).await?).await?;
+        let t = Reflect::get(&v, &"token".into()).ok().and_then(|t| t.as_string());
+        let t = t.ok_or_else(|| Error::Platform("the development login returned no token".into()))?;
+        self.auth.token.replace(Some(t.clone()));
+        Ok(Some(format!("Bearer {t}")))
+    }
+
+    /// `req` with the bearer token, if any.
+    fn with_bearer(req: Req, bearer: &Option<String>) -> Req {
+        match bearer {
+            Some(b) => req.header("authorization", b.clone()),
+            None => req,
+        }
+    }
 }
 
 impl DsClient {
@@ -444,10 +489,27 @@ impl OutgoingAttachment {
 #[wasm_bindgen]
 impl DsClient {
     /// A client of the Delivery Service at `baseUrl` (e.g. `"http://127.0.0.1:8080"`, or `""` for
-    /// the page's own origin), acting for `client`.
+    /// the page's own origin), acting for `client`. `options.authToken`: the bearer token your
+    /// login issued for this client (sent on the key-package, Welcome and group-registration
+    /// routes); `options.devLogin: true`: fetch one from a DS in development mode instead.
     #[wasm_bindgen(constructor)]
-    pub fn new(#[wasm_bindgen(js_name = baseUrl)] base_url: String, client: &MlsClient) -> DsClient {
-        DsClient { base: base_url.trim_end_matches('/').to_string(), h: client.0.clone() }
+    pub fn new(
+        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
+        client: &MlsClient,
+        #[wasm_bindgen(unchecked_param_type = "{ authToken?: string; devLogin?: boolean }")] options: JsValue,
+    ) -> DsClient {
+        let get = |k: &str| Reflect::get(&options, &k.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+        let auth = ClientAuth {
+            token: std::rc::Rc::new(std::cell::RefCell::new(get("authToken").and_then(|v| v.as_string()))),
+            dev_login: get("devLogin").and_then(|v| v.as_bool()).unwrap_or(false),
+        };
+        DsClient { base: base_url.trim_end_matches('/').to_string(), h: client.0.clone(), auth }
+    }
+
+    /// Replaces the bearer token (e.g. after your login refreshed it).
+    #[wasm_bindgen(js_name = setAuthToken)]
+    pub fn set_auth_token(&self, token: Option<String>) {
+        self.auth.token.replace(token);
     }
 
     /// Publishes a fresh KeyPackage of this client (others claim it to add this client).
@@ -458,7 +520,8 @@ impl DsClient {
             let kp = this.h.client.key_package()?;
             this.h.save().await?;
             let path = format!("/v1/clients/{}/key-packages", b64(this.h.client.identity()));
-            this.send(None, || Ok(Req::new("POST", path.clone()).body(bytes(&kp)))).await?;
+            let auth = this.bearer().await?;
+            this.send(None, || Ok(Self::with_bearer(Req::new("POST", path.clone()).body(bytes(&kp)), &auth))).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -471,7 +534,9 @@ impl DsClient {
             let g = this.h.client.create_group(group_id.as_deref())?;
             let gi = g.group_info()?;
             this.h.save().await?;
-            this.send(None, || Ok(Req::new("POST", "/v1/groups".into()).body(bytes(&gi)))).await?;
+            let auth = this.bearer().await?;
+            this.send(None, || Ok(Self::with_bearer(Req::new("POST", "/v1/groups".into()).body(bytes(&gi)), &auth)))
+                .await?;
             Ok(MlsGroup { h: this.h.clone(), g: std::rc::Rc::new(std::cell::RefCell::new(g)) })
         })
     }
@@ -482,7 +547,8 @@ impl DsClient {
         let this = self.clone_handle();
         promise(async move {
             let path = format!("/v1/clients/{}/welcome", b64(this.h.client.identity()));
-            let resp = this.send(None, || Ok(Req::new("GET", path.clone()))).await?;
+            let auth = this.bearer().await?;
+            let resp = this.send(None, || Ok(Self::with_bearer(Req::new("GET", path.clone()), &auth))).await?;
             if resp.status() == 204 {
                 return Ok(JsValue::UNDEFINED);
             }
@@ -501,7 +567,10 @@ impl DsClient {
         let g = group.share();
         promise(async move {
             let path = format!("/v1/clients/{}/key-packages/claim", b64(identity.as_bytes()));
-            let kp = body_bytes(this.send(None, || Ok(Req::new("POST", path.clone()))).await?).await?;
+            let auth = this.bearer().await?;
+            let kp =
+                body_bytes(this.send(None, || Ok(Self::with_bearer(Req::new("POST", path.clone()), &auth))).await?)
+                    .await?;
             let update = g.g.borrow_mut().add_members(&[kp])?;
             g.h.save().await?;
             this.post_handshake(&g, &update).await?;
@@ -854,7 +923,7 @@ impl DsClient {
 
 impl DsClient {
     fn clone_handle(&self) -> DsClient {
-        DsClient { base: self.base.clone(), h: self.h.clone() }
+        DsClient { base: self.base.clone(), h: self.h.clone(), auth: self.auth.clone() }
     }
 }
 
