@@ -496,7 +496,7 @@ impl DsClient {
     pub fn new(
         #[wasm_bindgen(js_name = baseUrl)] base_url: String,
         client: &MlsClient,
-        #[wasm_bindgen(unchecked_param_type = "{ authToken?: string; devLogin?: boolean }")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ authToken?: string; devLogin?: boolean }")] options: JsValue,
     ) -> DsClient {
         let get = |k: &str| Reflect::get(&options, &k.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
         let auth = ClientAuth {
