@@ -386,7 +386,7 @@ impl Groups {
                 }
             }
         }
-        let stale = !(allow_old || !keys.is_empty());
+        let stale = !allow_old && keys.is_empty();
         // The current key also verifies a member that did not change its key.
         keys.push(current);
         Ok(Lookup { keys, stale })
