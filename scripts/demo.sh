@@ -12,4 +12,4 @@ PORT=${PORT:-8080}
 echo
 echo "  Demo: http://127.0.0.1:$PORT/   (Alice and Bob side by side; \"Open a third member\" adds a tab)"
 echo
-exec target/ds/mimi-ds --listen "127.0.0.1:$PORT" --data-dir "${DATA_DIR:-./mimi-ds-data}" --www www --www-pkg pkg
+exec target/ds/mimi-ds --listen "127.0.0.1:$PORT" --data-dir "${DATA_DIR:-./mimi-ds-data}" --www www --www-pkg pkg --dev-identity

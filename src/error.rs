@@ -297,7 +297,9 @@ codes! {
         Conflict,
         /// DS: byte range beyond the end.
         RangeNotSatisfiable,
-        /// DS: the group's byte or count quota.
+        /// DS: too many key-package claims or group registrations (`Retry-After`).
+        RateLimited,
+        /// DS: the group's or the client's byte or count quota.
         QuotaExceeded,
         /// DS: the DS's disk is full.
         InsufficientStorage,
@@ -337,6 +339,8 @@ codes! {
         TooLarge,
         /// 416.
         RangeNotSatisfiable,
+        /// 429.
+        RateLimited,
         /// 507.
         QuotaExceeded,
         /// 507.

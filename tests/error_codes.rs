@@ -139,7 +139,7 @@ async fn group_codes() {
     check(g.receive_attachment(&ct, 0.5, epoch), "InvalidArgument");
     // A reference of group g1 used with another group.
     let other = group(&a, "g2").await;
-    let ds = DsClient::new("http://127.0.0.1:9".into(), &a);
+    let ds = DsClient::new("http://127.0.0.1:9".into(), &a, JsValue::UNDEFINED);
     check(wait(ds.delete_attachment(&other, &r)).await, "WrongGroup");
     // A key package is an MLSMessage, but not a Welcome.
     let kp = wait(a.key_package()).await.expect("key package");
@@ -213,7 +213,7 @@ async fn with_fetch<F: std::future::Future<Output = Result<JsValue, JsValue>>>(
 #[test]
 async fn delivery_service_codes_pass_through() {
     let a = client("dana").await;
-    let ds = DsClient::new("http://ds.invalid".into(), &a);
+    let ds = DsClient::new("http://ds.invalid".into(), &a, JsValue::UNDEFINED);
     let table: &[(u16, &str)] = &[
         (400, "BadRequest"),
         (400, "InvalidMessage"),
@@ -230,6 +230,7 @@ async fn delivery_service_codes_pass_through() {
         (409, "WrongEpoch"),
         (413, "TooLarge"),
         (416, "RangeNotSatisfiable"),
+        (429, "RateLimited"),
         (507, "QuotaExceeded"),
         (507, "InsufficientStorage"),
         (500, "Internal"),
@@ -260,7 +261,7 @@ async fn delivery_service_codes_pass_through() {
 #[test]
 async fn network_when_the_ds_is_unreachable() {
     let a = client("erin").await;
-    let ds = DsClient::new("http://ds.invalid".into(), &a);
+    let ds = DsClient::new("http://ds.invalid".into(), &a, JsValue::UNDEFINED);
     let stub = js("() => Promise.reject(new TypeError('Failed to fetch'))");
     check(with_fetch(stub, || wait(ds.publish_key_package())).await, "Network");
 }

@@ -11,7 +11,7 @@ const PREVIEW = new Map([
   ["video/mp4", "video"], ["video/webm", "video"], ["audio/mpeg", "audio"], ["audio/ogg", "audio"], ["audio/wav", "audio"], ["audio/webm", "audio"],
 ]);
 const AUTO_PREVIEW_MAX = 16 * MiB;
-const GROUP_ID = new TextEncoder().encode("demo-" + crypto.getRandomValues(new Uint32Array(1))[0].toString(16));
+const GROUP_NAME = "demo-" + crypto.getRandomValues(new Uint32Array(1))[0].toString(16);
 const status = (t) => { document.getElementById("status").textContent = t; };
 const fmt = (n) => n >= 1024 * MiB ? `${+(n / 1024 / MiB).toFixed(1)} GiB` : n >= MiB ? `${+(n / MiB).toFixed(1)} MiB` : n >= 1024 ? `${+(n / 1024).toFixed(1)} KiB` : `${n} B`;
 const el = (tag, props = {}, ...kids) => { const e = Object.assign(document.createElement(tag), props); e.append(...kids); return e; };
@@ -34,7 +34,8 @@ class Pane {
 
   async start() {
     this.client = await MlsClient.create(this.name, { storeName: null });
-    this.ds = new DsClient("", this.client);
+    // The DS runs with --dev-identity (scripts/demo.sh): log in under this name.
+    this.ds = new DsClient("", this.client, { devLogin: true });
     this.wire();
   }
 
@@ -81,7 +82,8 @@ class Pane {
 
   async joinOrCreate(create) {
     if (create) {
-      this.group = await this.ds.createGroup(GROUP_ID);
+      // Readable group ids are namespaced by their creator at the DS ("alice/demo-…").
+      this.group = await this.ds.createGroup(new TextEncoder().encode(`${this.name}/${GROUP_NAME}`));
       this.node.querySelector(".admin").hidden = false;
     } else {
       await this.ds.publishKeyPackage();

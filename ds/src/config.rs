@@ -102,6 +102,41 @@ pub struct Config {
     /// leave less gets 507 `InsufficientStorage` (metadata writes and deletions keep working).
     #[arg(long, env = "MIMI_DS_MIN_FREE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub min_free_bytes: u64,
+    /// Development identity mode: `POST /v1/dev/login` hands out a client token for ANY name,
+    /// every response says `Mimi-DS-Mode: development`. For local demos and tests only.
+    #[arg(long, env = "MIMI_DS_DEV_IDENTITY")]
+    pub dev_identity: bool,
+    /// File holding the HS256 secret (at least 32 bytes) shared with the operator's login, which
+    /// issues `Authorization: Bearer` JWTs with `sub` = client id and `exp`. Required unless
+    /// `--dev-identity`.
+    #[arg(long, env = "MIMI_DS_TOKEN_SECRET_FILE", value_name = "FILE")]
+    pub token_secret_file: Option<PathBuf>,
+    /// Per-client quota: bytes of attachments plus uploads in progress, over all groups, counted
+    /// by uploader credential.
+    #[arg(long, env = "MIMI_DS_CLIENT_QUOTA_BYTES", default_value_t = 20 * 1024 * 1024 * 1024)]
+    pub client_quota_bytes: u64,
+    /// Per-client quota: number of attachments plus uploads in progress, over all groups.
+    #[arg(long, env = "MIMI_DS_CLIENT_QUOTA_COUNT", default_value_t = 20_000)]
+    pub client_quota_count: u64,
+    /// Most groups one client may register.
+    #[arg(long, env = "MIMI_DS_CLIENT_MAX_GROUPS", default_value_t = 200)]
+    pub client_max_groups: usize,
+    /// Most groups the DS tracks (the registry is held in memory and persisted).
+    #[arg(long, env = "MIMI_DS_MAX_GROUPS", default_value_t = 100_000)]
+    pub max_groups: usize,
+    /// Group registrations per client and minute (bursts of as many); 0 disables.
+    #[arg(long, env = "MIMI_DS_REGISTER_PER_MIN", default_value_t = 10)]
+    pub register_per_min: u32,
+    /// Key-package claims per claiming client and minute (bursts of as many); 0 disables.
+    #[arg(long, env = "MIMI_DS_CLAIM_PER_MIN", default_value_t = 60)]
+    pub claim_per_min: u32,
+    /// Most key packages stored per client.
+    #[arg(long, env = "MIMI_DS_MAX_KEY_PACKAGES", default_value_t = 100)]
+    pub max_key_packages: u64,
+    /// Free disk space reserved for the groups that already exist, in bytes: below
+    /// `--min-free-bytes` + this, new groups are refused (507) while existing ones keep uploading.
+    #[arg(long, env = "MIMI_DS_REGISTRATION_FLOOR_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub registration_floor_bytes: u64,
 }
 
 impl Config {

@@ -220,7 +220,7 @@ const tests = {
 Object.assign(tests, adversarialTests);
 
 tests.ds_transport = async ({ url }) => {
-  const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c) }; };
+  const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c, { devLogin: true }) }; };
   const a = await mk("t-alice"), b = await mk("t-bob");
   await b.ds.publishKeyPackage();
   const ag = await a.ds.createGroup();
@@ -286,7 +286,7 @@ tests.ds_error_codes = async ({ url }) => {
     assertEq(got.status, status, `${what}: status`);
     assertEq(got.dsCode, code, `${what}: dsCode`);
   };
-  const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c) }; };
+  const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c, { devLogin: true }) }; };
   const a = await mk("ec-alice"), b = await mk("ec-bob"), m = await mk("ec-mallory");
   await b.ds.publishKeyPackage();
   const gid = randomBytes(16);
@@ -315,7 +315,7 @@ tests.resume_before = async ({ url }) => {
   for (const n of ["ru-alice", "ru-bob"]) await mimi.MlsClient.deleteStored(n);
   const a = await mimi.MlsClient.create("ru-alice", { storeName: "ru-alice" });
   const b = await mimi.MlsClient.create("ru-bob", { storeName: "ru-bob" });
-  const da = new mimi.DsClient(url, a), db = new mimi.DsClient(url, b);
+  const da = new mimi.DsClient(url, a, { devLogin: true }), db = new mimi.DsClient(url, b, { devLogin: true });
   await db.publishKeyPackage();
   const ag = await da.createGroup();
   await da.addMember(ag, "ru-bob");
@@ -333,7 +333,7 @@ tests.resume_after = async () => {
   const a = await mimi.MlsClient.load("ru-alice"), b = await mimi.MlsClient.load("ru-bob");
   const gid = new Uint8Array(group);
   const ag = a.loadGroup(gid), bg = b.loadGroup(gid);
-  const da = new mimi.DsClient(url, a), db = new mimi.DsClient(url, b);
+  const da = new mimi.DsClient(url, a, { devLogin: true }), db = new mimi.DsClient(url, b, { devLogin: true });
   const pending = await da.pendingUploads();
   assertEq(pending.length, 1, "one pending upload after the reload");
   assertEq(pending[0].size, 96 * MiB, "its size");

@@ -32,7 +32,7 @@ await mkdir(ART, { recursive: true });
 
 let ds;
 async function startDs() {
-  ds = spawn(DS, ["--listen", `127.0.0.1:${port}`, "--data-dir", data, "--www", join(ROOT, "www"), "--www-pkg", join(ROOT, "pkg")],
+  ds = spawn(DS, ["--listen", `127.0.0.1:${port}`, "--dev-identity", "--data-dir", data, "--www", join(ROOT, "www"), "--www-pkg", join(ROOT, "pkg")],
     { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "warn" } });
   ds.stderr.on("data", (d) => { if (process.env.VERBOSE) process.stderr.write(`    [ds] ${d}`); });
   for (let i = 0; i < 200; i++) {
@@ -157,7 +157,7 @@ await test("removed_member_gets_forbidden", async () => {
   const r = await page.evaluate(async () => {
     const { MlsClient, DsClient, panes: { alice } } = window.demo;
     const carol = await MlsClient.create("carol", { storeName: null });
-    const cds = new DsClient("", carol);
+    const cds = new DsClient("", carol, { devLogin: true });
     await cds.publishKeyPackage();
     await alice.ds.addMember(alice.group, "carol");
     const cg = await cds.joinFromWelcome();

@@ -9,6 +9,7 @@
 
 mod download;
 mod http;
+mod identity;
 mod relay;
 mod upload;
 
@@ -40,15 +41,29 @@ fn b64(b: &[u8]) -> String {
 pub struct DsClient {
     base: String,
     h: ClientHandle,
+    auth: identity::ClientAuth,
 }
 
 #[wasm_bindgen]
 impl DsClient {
     /// A client of the Delivery Service at `baseUrl` (e.g. `"http://127.0.0.1:8080"`, or `""` for
-    /// the page's own origin), acting for `client`.
+    /// the page's own origin), acting for `client`. `options.authToken`: the bearer token your
+    /// login issued for this client (sent on the key-package, Welcome and group-registration
+    /// routes); `options.devLogin: true`: fetch one from a DS in development mode instead.
     #[wasm_bindgen(constructor)]
-    pub fn new(#[wasm_bindgen(js_name = baseUrl)] base_url: String, client: &MlsClient) -> DsClient {
-        DsClient { base: base_url.trim_end_matches('/').to_string(), h: client.0.clone() }
+    pub fn new(
+        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
+        client: &MlsClient,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ authToken?: string; devLogin?: boolean }")] options: JsValue,
+    ) -> DsClient {
+        let auth = identity::ClientAuth::from_options(&options);
+        DsClient { base: base_url.trim_end_matches('/').to_string(), h: client.0.clone(), auth }
+    }
+
+    /// Replaces the bearer token (e.g. after your login refreshed it).
+    #[wasm_bindgen(js_name = setAuthToken)]
+    pub fn set_auth_token(&self, token: Option<String>) {
+        self.auth.set(token);
     }
 }
 
@@ -63,6 +78,6 @@ impl DsClient {
     }
 
     fn clone_handle(&self) -> DsClient {
-        DsClient { base: self.base.clone(), h: self.h.clone() }
+        DsClient { base: self.base.clone(), h: self.h.clone(), auth: self.auth.clone() }
     }
 }

@@ -39,7 +39,8 @@ impl DsClient {
             let kp = this.h.client.key_package()?;
             this.h.save().await?;
             let path = format!("/v1/clients/{}/key-packages", b64(this.h.client.identity()));
-            this.send(None, || Ok(Req::new("POST", path.clone()).body(bytes(&kp)))).await?;
+            let auth = this.bearer().await?;
+            this.send(None, || Ok(Self::with_bearer(Req::new("POST", path.clone()).body(bytes(&kp)), &auth))).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -52,7 +53,9 @@ impl DsClient {
             let g = this.h.client.create_group(group_id.as_deref())?;
             let gi = g.group_info()?;
             this.h.save().await?;
-            this.send(None, || Ok(Req::new("POST", "/v1/groups".into()).body(bytes(&gi)))).await?;
+            let auth = this.bearer().await?;
+            this.send(None, || Ok(Self::with_bearer(Req::new("POST", "/v1/groups".into()).body(bytes(&gi)), &auth)))
+                .await?;
             Ok(MlsGroup { h: this.h.clone(), g: std::rc::Rc::new(std::cell::RefCell::new(g)) })
         })
     }
@@ -63,7 +66,8 @@ impl DsClient {
         let this = self.clone_handle();
         promise(async move {
             let path = format!("/v1/clients/{}/welcome", b64(this.h.client.identity()));
-            let resp = this.send(None, || Ok(Req::new("GET", path.clone()))).await?;
+            let auth = this.bearer().await?;
+            let resp = this.send(None, || Ok(Self::with_bearer(Req::new("GET", path.clone()), &auth))).await?;
             if resp.status() == 204 {
                 return Ok(JsValue::UNDEFINED);
             }
@@ -82,7 +86,10 @@ impl DsClient {
         let g = group.share();
         promise(async move {
             let path = format!("/v1/clients/{}/key-packages/claim", b64(identity.as_bytes()));
-            let kp = body_bytes(this.send(None, || Ok(Req::new("POST", path.clone()))).await?).await?;
+            let auth = this.bearer().await?;
+            let kp =
+                body_bytes(this.send(None, || Ok(Self::with_bearer(Req::new("POST", path.clone()), &auth))).await?)
+                    .await?;
             let update = g.g.borrow_mut().add_members(&[kp])?;
             g.h.save().await?;
             this.post_handshake(&g, &update).await?;
