@@ -1,6 +1,7 @@
 //! The core's one error type, with a stable machine-readable [`Error::code`].
 #![forbid(unsafe_code)]
 
+use crate::content::ContentError;
 use crate::reference::ContentTypeError;
 
 /// Everything the core can fail with. Decrypt errors are deliberately coarse: they say *where*
@@ -14,6 +15,10 @@ pub enum Error {
     /// The `message/external-body` reference could not be parsed or validated.
     #[error("bad content type: {0}")]
     BadContentType(#[from] ContentTypeError),
+    /// MIMI content (CBOR) or an ExternalPart was malformed or did not fit its ciphertext;
+    /// the defect is [`ContentError::kind`].
+    #[error("bad MIMI content: {0}")]
+    Content(#[from] ContentError),
     /// `chunk-size` outside `1024..=16 MiB`.
     #[error("chunk size {0} is out of range (1024..=16777216)")]
     BadChunkSize(u64),
@@ -111,6 +116,7 @@ impl Error {
         match self {
             Error::UnknownCipherSuite(_) => "UnknownCipherSuite",
             Error::BadContentType(_) => "BadContentType",
+            Error::Content(_) => "BadMimiContent",
             Error::BadChunkSize(_) => "BadChunkSize",
             Error::InvalidLength { .. } => "InvalidLength",
             Error::DecryptFailed { .. } => "DecryptFailed",
