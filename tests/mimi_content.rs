@@ -22,8 +22,9 @@ fn h(s: &str) -> Vec<u8> {
 }
 
 fn frozen_5_9() -> Vec<u8> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mimi-content-5.9-attachment.hex"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mimi-content-5.9-attachment.hex"))
+            .unwrap();
     let line = text.lines().find(|l| !l.starts_with('#')).unwrap();
     h(line)
 }
@@ -190,10 +191,26 @@ fn malformed_external_parts_are_rejected_with_specific_kinds() {
     let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![];
     let mut short = body_fields();
     short.pop();
-    cases.push(("array of 14 (filename missing)", { let mut o = vec![]; enc(&V::A(short), &mut o); o }, "WrongArrayLength"));
+    cases.push((
+        "array of 14 (filename missing)",
+        {
+            let mut o = vec![];
+            enc(&V::A(short), &mut o);
+            o
+        },
+        "WrongArrayLength",
+    ));
     let mut long = body_fields();
     long.push(t("extra"));
-    cases.push(("array of 16", { let mut o = vec![]; enc(&V::A(long), &mut o); o }, "WrongArrayLength"));
+    cases.push((
+        "array of 16",
+        {
+            let mut o = vec![];
+            enc(&V::A(long), &mut o);
+            o
+        },
+        "WrongArrayLength",
+    ));
     cases.push(("cardinality single with 15 elements", with(2, V::U(1)), "WrongArrayLength"));
     cases.push(("cardinality 4", with(2, V::U(4)), "UnknownCardinality"));
     cases.push(("contentType as bstr", with(3, V::B(b"video/mp4".to_vec())), "WrongType"));
@@ -231,15 +248,47 @@ fn malformed_external_parts_are_rejected_with_specific_kinds() {
     trailing.push(0);
     cases.push(("trailing byte", trailing, "TrailingBytes"));
     let single = V::A(vec![V::U(4), t(""), V::U(1), t("text/plain"), V::B(b"hi".to_vec())]);
-    cases.push(("multipart with one part", { let mut o = vec![]; enc(&V::A(vec![V::U(0), t(""), V::U(3), V::U(2), V::A(vec![single.clone()])]), &mut o); o }, "WrongArrayLength"));
-    cases.push(("partSemantics 3", { let mut o = vec![]; enc(&V::A(vec![V::U(0), t(""), V::U(3), V::U(3), V::A(vec![single.clone(), single.clone()])]), &mut o); o }, "OutOfRange"));
+    cases.push((
+        "multipart with one part",
+        {
+            let mut o = vec![];
+            enc(&V::A(vec![V::U(0), t(""), V::U(3), V::U(2), V::A(vec![single.clone()])]), &mut o);
+            o
+        },
+        "WrongArrayLength",
+    ));
+    cases.push((
+        "partSemantics 3",
+        {
+            let mut o = vec![];
+            enc(&V::A(vec![V::U(0), t(""), V::U(3), V::U(3), V::A(vec![single.clone(), single.clone()])]), &mut o);
+            o
+        },
+        "OutOfRange",
+    ));
     let mut deep = single.clone();
     for _ in 0..10 {
         deep = V::A(vec![V::U(0), t(""), V::U(3), V::U(2), V::A(vec![deep, single.clone()])]);
     }
-    cases.push(("multipart nested 10 deep", { let mut o = vec![]; enc(&deep, &mut o); o }, "TooDeep"));
+    cases.push((
+        "multipart nested 10 deep",
+        {
+            let mut o = vec![];
+            enc(&deep, &mut o);
+            o
+        },
+        "TooDeep",
+    ));
     let wide = V::A(vec![V::U(0), t(""), V::U(3), V::U(2), V::A(vec![single.clone(); 64])]);
-    cases.push(("65 parts", { let mut o = vec![]; enc(&wide, &mut o); o }, "TooManyParts"));
+    cases.push((
+        "65 parts",
+        {
+            let mut o = vec![];
+            enc(&wide, &mut o);
+            o
+        },
+        "TooManyParts",
+    ));
     assert!(cases.len() >= 20);
     let mut failures = vec![];
     for (name, bytes, want) in &cases {
@@ -314,7 +363,14 @@ fn one_call_seal(aead: PartAead, key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]
     }
 }
 
-fn open_in_pieces(aead: PartAead, key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8], rng: &mut Rng) -> Result<Vec<u8>, Error> {
+fn open_in_pieces(
+    aead: PartAead,
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+    rng: &mut Rng,
+) -> Result<Vec<u8>, Error> {
     let mut o = StreamOpener::new(aead, key, nonce, aad)?;
     let mut out = vec![];
     let mut rest = ct;
@@ -485,10 +541,25 @@ fn reference_to_part_and_back_for_every_suite() {
             assert_eq!(r2.keys.nonce(), keys.nonce());
             assert_eq!(r2.keys.suite().aead(), suite.aead());
             assert_eq!(r2.keys.suite().hash(), suite.hash());
-            assert_eq!(suite_for(part.enc_alg, part.hash_alg).map(|s| (s.aead(), s.hash())), Some((suite.aead(), suite.hash())));
             assert_eq!(
-                (r2.url_prefix.as_str(), r2.media_type.as_str(), r2.expires, r2.description.as_str(), r2.filename.as_str()),
-                ("https://ds.example/v1/attachments/", "text/plain; charset=utf-8", 1_900_000_000, "notes", "notes.txt")
+                suite_for(part.enc_alg, part.hash_alg).map(|s| (s.aead(), s.hash())),
+                Some((suite.aead(), suite.hash()))
+            );
+            assert_eq!(
+                (
+                    r2.url_prefix.as_str(),
+                    r2.media_type.as_str(),
+                    r2.expires,
+                    r2.description.as_str(),
+                    r2.filename.as_str()
+                ),
+                (
+                    "https://ds.example/v1/attachments/",
+                    "text/plain; charset=utf-8",
+                    1_900_000_000,
+                    "notes",
+                    "notes.txt"
+                )
             );
             assert_eq!(r2.to_part().unwrap(), part);
             // A one-shot part is what a draft-only MIMI client decrypts: AEAD(key, nonce, "", pt).
@@ -498,7 +569,31 @@ fn reference_to_part_and_back_for_every_suite() {
             }
         }
     }
+    // Our one-shot form through PartOpener::for_one_shot: exact size, plaintext hash only.
+    let suite = CipherSuite::Mls128Dhkemx25519Aes128gcmSha256Ed25519;
+    let keys = AttachmentKeys::from_parts(suite, &[3; 16], &[4; 12]).unwrap();
+    let pt = rng.bytes(5000);
+    let ct = mimi_attachments::stream::seal_one_shot(&keys, &pt).unwrap();
+    let hash = suite.hash().digest(&pt);
+    let run = |size: Option<u64>, hash: &[u8], ct: &[u8]| -> Result<Vec<u8>, Error> {
+        let mut o = PartOpener::for_one_shot(&keys, hash, size)?;
+        let mut out = vec![];
+        for piece in ct.chunks(999) {
+            o.update(piece, &mut out)?;
+        }
+        o.finish()?;
+        Ok(out)
+    };
+    assert_eq!(run(Some(5000), &hash, &ct).unwrap(), pt);
+    assert_eq!(run(None, &hash, &ct).unwrap(), pt);
+    assert_eq!(run(Some(5001), &hash, &ct).unwrap_err().code(), "Truncated");
+    assert_eq!(run(Some(4999), &hash, &ct).unwrap_err(), Error::TrailingData);
+    let ct_hash = suite.hash().digest(&ct);
+    assert_eq!(run(None, &ct_hash, &ct).unwrap_err(), Error::HashMismatch);
     // A foreign part is not one of our references.
     let (p, _) = foreign_part(1, b"x", &mut rng, false);
-    assert_eq!(PartReference::from_part(&p).unwrap_err(), Error::Content(ContentError::NotAReference("no mimi-nonce parameter")));
+    assert_eq!(
+        PartReference::from_part(&p).unwrap_err(),
+        Error::Content(ContentError::NotAReference("no mimi-nonce parameter"))
+    );
 }

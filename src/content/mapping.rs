@@ -68,10 +68,7 @@ pub fn hash_alg_of(hash: HashAlg) -> u8 {
 /// The first RFC 9420 suite with this AEAD and hash (suites that share both are equivalent for
 /// attachments). encAlg 8 never maps: we do not write it.
 pub fn suite_for(enc: u16, hash: u8) -> Option<CipherSuite> {
-    CipherSuite::ALL
-        .iter()
-        .copied()
-        .find(|s| enc_alg_of(s.aead()) == enc && hash_alg_of(s.hash()) == hash)
+    CipherSuite::ALL.iter().copied().find(|s| enc_alg_of(s.aead()) == enc && hash_alg_of(s.hash()) == hash)
 }
 
 /// One of our references as it travels in an ExternalPart, with the part's descriptive fields.
@@ -147,12 +144,16 @@ impl PartReference {
         if !part.aad.is_empty() {
             return Err(E::NotAReference("aad is not empty").into());
         }
-        let suite =
-            suite_for(part.enc_alg, part.hash_alg).ok_or(E::NotAReference("encAlg/hashAlg of no MLS suite"))?;
+        let suite = suite_for(part.enc_alg, part.hash_alg).ok_or(E::NotAReference("encAlg/hashAlg of no MLS suite"))?;
         let nh = suite.nh();
         if nonce.len() != nh {
-            return Err(E::LengthMismatch { field: PARAM_NONCE, alg: "the suite's KDF.Nh", expected: nh, got: nonce.len() }
-                .into());
+            return Err(E::LengthMismatch {
+                field: PARAM_NONCE,
+                alg: "the suite's KDF.Nh",
+                expected: nh,
+                got: nonce.len(),
+            }
+            .into());
         }
         let cut = part.url.rfind('/').ok_or(E::NotAReference("url has no '/' before the token"))?;
         let (url_prefix, tok) = part.url.split_at(cut + 1);
@@ -204,7 +205,12 @@ pub fn attachment_to_part(
 /// from leaf `sender`: derives the keys from the group (as for `message/external-body`) and
 /// requires the part's explicit key and nonce to equal them (constant time;
 /// [`E::KeyMismatch`] otherwise), so the part is bound to group, epoch and sender.
-pub fn attachment_from_part(group: &Group, part: &ExternalPart, sender: u32, message_epoch: u64) -> Result<AttachmentRef> {
+pub fn attachment_from_part(
+    group: &Group,
+    part: &ExternalPart,
+    sender: u32,
+    message_epoch: u64,
+) -> Result<AttachmentRef> {
     let pr = PartReference::from_part(part)?;
     let suite = group.suite()?;
     if suite.aead() != pr.keys.suite().aead() || suite.hash() != pr.keys.suite().hash() {

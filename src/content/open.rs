@@ -132,12 +132,16 @@ impl Core {
                     let c = Aes128::new_from_slice(key).map_err(bad)?;
                     c.encrypt_block(&mut h);
                     c.encrypt_block(&mut j0);
-                    Keystream::Aes128(Box::new(Aes128Ctr::new_from_slices(key, &j).map_err(|_| Error::Platform("ctr".into()))?))
+                    Keystream::Aes128(Box::new(
+                        Aes128Ctr::new_from_slices(key, &j).map_err(|_| Error::Platform("ctr".into()))?,
+                    ))
                 } else {
                     let c = Aes256::new_from_slice(key).map_err(bad)?;
                     c.encrypt_block(&mut h);
                     c.encrypt_block(&mut j0);
-                    Keystream::Aes256(Box::new(Aes256Ctr::new_from_slices(key, &j).map_err(|_| Error::Platform("ctr".into()))?))
+                    Keystream::Aes256(Box::new(
+                        Aes256Ctr::new_from_slices(key, &j).map_err(|_| Error::Platform("ctr".into()))?,
+                    ))
                 };
                 mask.copy_from_slice(&j0);
                 j0.zeroize();
@@ -322,6 +326,8 @@ pub struct PartOpener {
     opener: StreamOpener,
     enc_alg: u16,
     size: u64,
+    /// Our one-shot form with a declared size: exactly `size + 16` bytes.
+    exact_size: bool,
     expected: Vec<u8>,
     plain: Option<Hasher>,
     cipher: Option<Hasher>,
@@ -343,9 +349,32 @@ impl PartOpener {
             opener: StreamOpener::new(aead, &part.key, &part.nonce, &part.aad)?,
             enc_alg: part.enc_alg,
             size: part.size,
+            exact_size: false,
             expected: part.content_hash.clone(),
             plain: h.map(Hasher::new),
             cipher: h.map(Hasher::new),
+        })
+    }
+
+    /// For our own one-shot form (a reference without `chunk-size`): `AEAD(attachment_key,
+    /// attachment_nonce, "", plaintext)`, checked against the plaintext hash only and, when the
+    /// reference has a size, against exactly `size + 16` ciphertext bytes.
+    pub fn for_one_shot(keys: &crate::schedule::AttachmentKeys, hash: &[u8], size: Option<u64>) -> Result<Self> {
+        let suite = keys.suite();
+        check_len("attachment_hash", suite.nh(), hash.len())?;
+        let aead = match suite.aead() {
+            crate::suite::AeadAlg::Aes128Gcm => PartAead::Aes128Gcm,
+            crate::suite::AeadAlg::Aes256Gcm => PartAead::Aes256Gcm,
+            crate::suite::AeadAlg::ChaCha20Poly1305 => PartAead::ChaCha20Poly1305,
+        };
+        Ok(Self {
+            opener: StreamOpener::new(aead, keys.key(), keys.nonce(), b"")?,
+            enc_alg: 0,
+            size: size.unwrap_or(0),
+            exact_size: size.is_some(),
+            expected: hash.to_vec(),
+            plain: Some(Hasher::new(suite.hash())),
+            cipher: None,
         })
     }
 
@@ -367,7 +396,9 @@ impl PartOpener {
     pub fn finish(self) -> Result<ContentHashMatch> {
         let n = self.opener.ciphertext_len();
         let tag = AEAD_TAG_LEN as u64;
-        if self.enc_alg == enc_alg::AES_256_GCM_QUIRK {
+        if self.exact_size {
+            crate::stream::check_one_shot_len(n, Some(self.size))?;
+        } else if self.enc_alg == enc_alg::AES_256_GCM_QUIRK {
             if self.size == 0 || self.size.checked_add(tag) != Some(n) {
                 return Err(E::AmbiguousTag.into());
             }
@@ -381,6 +412,13 @@ impl PartOpener {
                     Ok(ContentHashMatch::Plaintext)
                 } else if bool::from(c.finalize().ct_eq(&self.expected)) {
                     Ok(ContentHashMatch::Ciphertext)
+                } else {
+                    Err(Error::HashMismatch)
+                }
+            }
+            (Some(p), None) => {
+                if bool::from(p.finalize().ct_eq(&self.expected)) {
+                    Ok(ContentHashMatch::Plaintext)
                 } else {
                     Err(Error::HashMismatch)
                 }

@@ -165,7 +165,12 @@ impl ExternalPart {
         }
         let (halg, nh) = hash_alg_info(self.hash_alg).ok_or(E::UnknownHashAlg(self.hash_alg))?;
         if self.content_hash.len() != nh {
-            return Err(E::LengthMismatch { field: "contentHash", alg: halg, expected: nh, got: self.content_hash.len() });
+            return Err(E::LengthMismatch {
+                field: "contentHash",
+                alg: halg,
+                expected: nh,
+                got: self.content_hash.len(),
+            });
         }
         Ok(())
     }
@@ -443,7 +448,11 @@ impl MimiContent {
             None => w.null(),
         }
         if self.extensions.len() as u64 > MAX_EXTENSIONS {
-            return Err(E::TooLong { field: "extensions", len: self.extensions.len() as u64, max: MAX_EXTENSIONS as usize });
+            return Err(E::TooLong {
+                field: "extensions",
+                len: self.extensions.len() as u64,
+                max: MAX_EXTENSIONS as usize,
+            });
         }
         let mut ext: Vec<(Vec<u8>, &[u8])> = Vec::new();
         for (k, v) in &self.extensions {
@@ -509,18 +518,24 @@ impl MimiContent {
                     value: v,
                     max: i64::MAX as u64,
                 })?),
-                (cbor::NINT, v) => ExtensionKey::Int(!(i64::try_from(v).map_err(|_| E::OutOfRange {
-                    field: "extension name",
-                    value: v,
-                    max: i64::MAX as u64,
-                })?)),
+                (cbor::NINT, v) => ExtensionKey::Int(
+                    !(i64::try_from(v).map_err(|_| E::OutOfRange {
+                        field: "extension name",
+                        value: v,
+                        max: i64::MAX as u64,
+                    })?),
+                ),
                 (cbor::TEXT, len) if (1..=255).contains(&len) => {
                     let mut tr = Reader::new(kb);
                     ExtensionKey::Text(tr.text("extension name", 255)?.to_string())
                 }
                 (cbor::TEXT, len) => return Err(E::TooLong { field: "extension name", len, max: 255 }),
                 (m, _) => {
-                    return Err(E::WrongType { field: "extension name", expected: "int or tstr", got: cbor::type_name(m) })
+                    return Err(E::WrongType {
+                        field: "extension name",
+                        expected: "int or tstr",
+                        got: cbor::type_name(m),
+                    })
                 }
             };
             let v = r.any(1)?;

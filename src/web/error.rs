@@ -12,12 +12,14 @@ export type MimiErrorCode =
   | "UnknownCipherSuite" | "BadContentType" | "BadChunkSize" | "InvalidLength"
   | "DecryptFailed" | "Truncated" | "TrailingData" | "BadCiphertextLength"
   | "HashMismatch" | "TooLarge" | "Codec" | "Mls" | "Rng" | "InvalidState"
-  | "WrongEpoch" | "WrongGroup" | "NotMember" | "Aborted" | "Io" | "Platform" | "InvalidArgument";
+  | "WrongEpoch" | "WrongGroup" | "NotMember" | "Aborted" | "Io" | "Platform" | "InvalidArgument"
+  | "BadMimiContent";
 /** What every function of this package throws (or rejects with, or errors a stream with). */
 export interface MimiAttachmentsError extends Error {
   name: "MimiAttachmentsError";
   code: MimiErrorCode;
-  /** For `BadContentType`: the defect, e.g. "MissingParameter", "BadBase64", "DuplicateParameter". */
+  /** For `BadContentType`: the defect, e.g. "MissingParameter", "BadBase64", "DuplicateParameter".
+   *  For `BadMimiContent`: e.g. "WrongArrayLength", "LengthMismatch", "UnknownEncAlg", "AmbiguousTag". */
   kind?: string;
   /** For `DecryptFailed`: the 0-based index of the chunk whose tag did not verify. */
   chunk?: number;
@@ -38,6 +40,7 @@ pub fn js_error(e: Error) -> JsValue {
     set("code", JsValue::from_str(e.code()));
     match &e {
         Error::BadContentType(c) => set("kind", JsValue::from_str(c.kind())),
+        Error::Content(c) => set("kind", JsValue::from_str(c.kind())),
         Error::DecryptFailed { chunk } => set("chunk", JsValue::from_f64(*chunk as f64)),
         _ => {}
     }
