@@ -597,3 +597,38 @@ fn reference_to_part_and_back_for_every_suite() {
         Error::Content(ContentError::NotAReference("no mimi-nonce parameter"))
     );
 }
+
+#[test]
+fn a_group_member_binds_our_part_to_sender_and_epoch() {
+    use mimi_attachments::attachment::PendingAttachment;
+    use mimi_attachments::content::mapping::{attachment_from_part, attachment_to_part};
+    use mimi_attachments::mls::Client;
+    let suite = CipherSuite::Mls128Dhkemx25519Aes128gcmSha256Ed25519;
+    let alice = Client::new(b"alice", suite).unwrap();
+    let bob = Client::new(b"bob", suite).unwrap();
+    let mut ag = alice.create_group(Some(b"g")).unwrap();
+    let out = ag.add_members(&[bob.key_package().unwrap()]).unwrap();
+    let bg = bob.join_group(&out.welcome.unwrap()).unwrap();
+    let pt = Rng(5).bytes(40_000);
+    let hash = ag.attachment_hash(&pt).unwrap();
+    let p = PendingAttachment::new(&ag, &hash, pt.len() as u64, None).unwrap();
+    let ct = mimi_attachments::stream::seal_one_shot(p.keys(), &pt).unwrap();
+    let r = p.complete(&ag, b"token-1").unwrap();
+    let part = attachment_to_part(&r, "https://ds.example/v1/attachments/", "image/png", "a.png", "", 0).unwrap();
+    let sender = ag.own_leaf_index();
+    let got = attachment_from_part(&bg, &part, sender, bg.epoch()).unwrap();
+    assert_eq!(got.open_one_shot(&ct).unwrap(), pt);
+    assert_eq!((got.token.as_slice(), got.size, got.chunk_size), (&b"token-1"[..], Some(40_000), None));
+    // Another sender index derives other keys than the part's: refused.
+    assert_eq!(
+        attachment_from_part(&bg, &part, sender + 1, bg.epoch()).unwrap_err(),
+        Error::Content(ContentError::KeyMismatch)
+    );
+    // A part whose explicit key was swapped is refused too.
+    let mut forged = part.clone();
+    forged.key = Zeroizing::new(vec![0; 16]);
+    assert_eq!(
+        attachment_from_part(&bg, &forged, sender, bg.epoch()).unwrap_err(),
+        Error::Content(ContentError::KeyMismatch)
+    );
+}
