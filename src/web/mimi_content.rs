@@ -323,3 +323,26 @@ pub async fn open_to_blob(
     bag.set_type(blob_type);
     Blob::new_with_blob_sequence_and_options(&parts, &bag).map_err(|e| Error::Platform(describe(&e)))
 }
+
+/// The one-shot form (no `chunk-size`) of any size as a `ReadableStream` of plaintext: nothing is
+/// enqueued until the whole ciphertext was read and its tag and hash verified (the plaintext waits
+/// in private Blob parts meanwhile); then the verified Blob is streamed out. What
+/// `decrypt_stream` uses for the one-shot form (`decrypt`, `DsClient.download`).
+pub fn one_shot_stream(
+    keys: crate::schedule::AttachmentKeys,
+    hash: Vec<u8>,
+    size: Option<u64>,
+    input: JsValue,
+    opts: Options,
+) -> web_sys::ReadableStream {
+    use futures_util::stream::{self, StreamExt as _};
+    let fut = async move {
+        let opener = PartOpener::for_one_shot(&keys, &hash, size)?;
+        open_to_blob(opener, &input, &opts, size, "").await
+    };
+    let s = stream::once(fut).flat_map(|r| match r {
+        Ok(blob) => wasm_streams::ReadableStream::from_raw(blob.stream()).into_stream().boxed_local(),
+        Err(e) => stream::once(async move { Err(js_error(e)) }).boxed_local(),
+    });
+    wasm_streams::ReadableStream::from_stream(s).into_raw()
+}
