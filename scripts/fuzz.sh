@@ -30,10 +30,10 @@ done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-ALL=(content_type wire auth_header decryptor stored_state)
+ALL=(content_type wire auth_header decryptor stored_state mimi_content)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL[*]}}"
 # Largest input per target: a little past each parser's own bound, so the bound itself is hit.
-declare -A MAX_LEN=([content_type]=5000 [wire]=4096 [auth_header]=12000 [decryptor]=12288 [stored_state]=16384)
+declare -A MAX_LEN=([content_type]=5000 [wire]=4096 [auth_header]=12000 [decryptor]=12288 [stored_state]=16384 [mimi_content]=12288)
 LOGS="fuzz/target/logs"
 NICE=(nice -n 19)
 

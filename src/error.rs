@@ -1,6 +1,8 @@
 //! The core's one error type, with a stable machine-readable [`Error::code`].
 #![forbid(unsafe_code)]
 
+use crate::content::ContentError;
+
 /// Everything the core can fail with. Decrypt errors are deliberately coarse: they say *where*
 /// (chunk index) and *what kind* (tag, truncation, trailing data, hash) but never leak key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,6 +14,10 @@ pub enum Error {
     /// The `message/external-body` reference could not be parsed or validated.
     #[error("bad content type: {0}")]
     BadContentType(#[from] ContentTypeError),
+    /// MIMI content (CBOR) or an ExternalPart was malformed or did not fit its ciphertext;
+    /// the defect is [`ContentError::kind`].
+    #[error("bad MIMI content: {0}")]
+    Content(#[from] ContentError),
     /// `chunk-size` outside `1024..=16 MiB`.
     #[error("chunk size {0} is out of range (1024..=16777216)")]
     BadChunkSize(u64),
@@ -113,6 +119,7 @@ impl Error {
         match self {
             Error::UnknownCipherSuite(_) => ErrorCode::UnknownCipherSuite,
             Error::BadContentType(_) => ErrorCode::BadContentType,
+            Error::Content(_) => ErrorCode::BadMimiContent,
             Error::BadChunkSize(_) => ErrorCode::BadChunkSize,
             Error::InvalidLength { .. } => ErrorCode::InvalidLength,
             Error::DecryptFailed { .. } => ErrorCode::DecryptFailed,
@@ -229,6 +236,8 @@ codes! {
         UnknownCipherSuite,
         /// [`Error::BadContentType`].
         BadContentType,
+        /// [`Error::Content`]: a malformed MIMI-content part (with `kind`).
+        BadMimiContent,
         /// [`Error::BadChunkSize`].
         BadChunkSize,
         /// [`Error::InvalidLength`].

@@ -11,6 +11,7 @@
 //! * [`reference`]: the `message/external-body; access-type=token` content type (draft §3.2);
 //! * [`wire`]: the Delivery Service's TLS structs (draft §3.1, §3.3);
 //! * [`auth`]: signed Delivery Service requests (a member's leaf key signs each request);
+//! * [`content`]: MIMI content (CBOR) and ExternalParts, and one-shot ciphertexts opened as a stream;
 //! * [`mls`]: an MLS client and its groups (openmls), [`attachment`]: references as apps keep them.
 //!
 //! The `web` module (wasm32 only) adapts these to JavaScript.
@@ -20,6 +21,7 @@
 pub mod aead;
 pub mod attachment;
 pub mod auth;
+pub mod content;
 pub mod error;
 pub mod format;
 pub mod mls;

@@ -86,6 +86,9 @@ fn format_and_reference_codes() {
     check(attachment_hash(8.0, b""), "UnknownCipherSuite");
     let e = check(ExternalBodyRef::parse("text/plain", 1.0), "BadContentType");
     assert_eq!(prop(&e, "kind").as_string().as_deref(), Some("WrongMediaType"));
+    // A MIMI-content ExternalPart that is not CBOR at all (0xff is a lone "break").
+    let e = check(ExternalPart::from_cbor(&[0xff]), "BadMimiContent");
+    assert!(prop(&e, "kind").as_string().is_some_and(|k| !k.is_empty()), "BadMimiContent: kind");
     check(ExternalBodyRef::new(vec![1], vec![], vec![], Some(1.0), None), "BadChunkSize");
     check(AttachmentKeys::from_parts(1.0, &[0; 32], &[0; 12]), "InvalidLength");
 

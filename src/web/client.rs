@@ -616,6 +616,14 @@ impl AttachmentRef {
         #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
+        if self.0.format() == crate::format::Format::OneShot {
+            // One-shot form of any size: decrypted as a stream, released after the tag verified.
+            let r = self.0.clone();
+            return promise(async move {
+                let opts = Options::from_js(&options)?;
+                super::mimi_content::one_shot_to_blob(&r, &ciphertext, &opts).await
+            });
+        }
         let r = Options::from_js(&options).and_then(|opts| {
             let t = opts.blob_type.clone();
             decrypt_stream(self.0.keys().clone(), self.0.format(), &self.0.hash, self.0.size, &ciphertext, opts)

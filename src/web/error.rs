@@ -15,7 +15,7 @@ export type MimiErrorCode =
   | "DecryptFailed" | "Truncated" | "TrailingData" | "BadCiphertextLength"
   | "HashMismatch" | "TooLarge" | "Codec" | "Mls" | "Rng" | "Signing" | "InvalidState"
   | "WrongEpoch" | "WrongGroup" | "NotMember" | "Aborted" | "Io" | "Platform" | "Network"
-  | "InvalidArgument"
+  | "InvalidArgument" | "BadMimiContent"
   | "BadRequest" | "InvalidMessage" | "Unauthorized" | "BadSignature" | "Stale" | "StaleEpoch"
   | "Replay" | "Forbidden" | "NotFound" | "MethodNotAllowed" | "Timeout" | "Conflict"
   | "RangeNotSatisfiable" | "RateLimited" | "QuotaExceeded" | "InsufficientStorage" | "Internal" | "DsError";
@@ -23,7 +23,8 @@ export type MimiErrorCode =
 export interface MimiAttachmentsError extends Error {
   name: "MimiAttachmentsError";
   code: MimiErrorCode;
-  /** For `BadContentType`: the defect, e.g. "MissingParameter", "BadBase64", "DuplicateParameter". */
+  /** For `BadContentType`: the defect, e.g. "MissingParameter", "BadBase64", "DuplicateParameter".
+   *  For `BadMimiContent`: e.g. "WrongArrayLength", "LengthMismatch", "UnknownEncAlg", "AmbiguousTag". */
   kind?: string;
   /** For `DecryptFailed`: the 0-based index of the chunk whose tag did not verify. */
   chunk?: number;
@@ -49,6 +50,7 @@ pub fn js_error(e: Error) -> JsValue {
     set("code", JsValue::from_str(e.code()));
     match &e {
         Error::BadContentType(c) => set("kind", JsValue::from_str(c.kind())),
+        Error::Content(c) => set("kind", JsValue::from_str(c.kind())),
         Error::DecryptFailed { chunk } => set("chunk", JsValue::from_f64(*chunk as f64)),
         Error::Ds { status, code, .. } => {
             set("status", JsValue::from(*status));

@@ -438,6 +438,10 @@ pub fn decrypt_stream(
     opts: Options,
 ) -> Result<ReadableStream, Error> {
     crate::error::check_len("attachment_hash", keys.suite().nh(), hash.len())?;
+    if format == Format::OneShot {
+        // One-shot form of any size: opened as a stream, released after the tag verified.
+        return Ok(super::mimi_content::one_shot_stream(keys, hash.to_vec(), size, input.clone(), opts));
+    }
     let plan = format.chunk_size().map(|cs| ReadPlan::new(cs, size)).transpose()?;
     let state = Decrypt {
         plain_hash: Some(PlainHash::new(keys.suite().hash(), size)),
