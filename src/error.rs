@@ -100,6 +100,10 @@ pub enum Error {
     /// An argument of the wrong type or out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// Something is already stored under that name (e.g. `MlsClient.create` over a saved client
+    /// without `replace: true`).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
     /// An object was used after it finished or failed.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
@@ -123,6 +127,7 @@ impl Error {
             Error::Mls(_) => "Mls",
             Error::Rng => "Rng",
             Error::InvalidState(_) => "InvalidState",
+            Error::AlreadyExists(_) => "AlreadyExists",
             Error::WrongEpoch { .. } => "WrongEpoch",
             Error::WrongGroup => "WrongGroup",
             Error::NotMember(_) => "NotMember",

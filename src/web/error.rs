@@ -12,7 +12,7 @@ export type MimiErrorCode =
   | "UnknownCipherSuite" | "BadContentType" | "BadChunkSize" | "InvalidLength"
   | "DecryptFailed" | "Truncated" | "TrailingData" | "BadCiphertextLength"
   | "HashMismatch" | "TooLarge" | "Codec" | "Mls" | "Rng" | "InvalidState"
-  | "WrongEpoch" | "WrongGroup" | "NotMember" | "Aborted" | "Io" | "Platform" | "InvalidArgument";
+  | "WrongEpoch" | "WrongGroup" | "NotMember" | "Aborted" | "Io" | "Platform" | "InvalidArgument" | "AlreadyExists";
 /** What every function of this package throws (or rejects with, or errors a stream with). */
 export interface MimiAttachmentsError extends Error {
   name: "MimiAttachmentsError";
