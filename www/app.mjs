@@ -90,18 +90,21 @@ class Pane {
     this.client = await MlsClient.open(this.name); // the stored client after a reload, else a new one
     this.ds = new DsClient("", this.client);
     this.wire();
-    for (const entry of await store.log(this.name)) this.render(entry);
     const ids = this.client.groupIds();
     if (ids.length) this.group = this.client.loadGroup(ids[ids.length - 1]);
-    if (this.group && !this.group.isActive) return this.lock(false);
-    if (await store.get(`${this.name}:removed`)) return this.lock(false);
+    const removed = (this.group && !this.group.isActive) || (await store.get(`${this.name}:removed`));
+    if (removed) this.locked = true; // before rendering: no automatic previews for a removed member
+    for (const entry of await store.log(this.name)) this.render(entry);
+    if (removed) { this.locked = false; return this.lock(false); }
+    if (this.group) this.published = Promise.resolve();
     if (!this.group) {
       if (this.creator) {
         this.group = await this.ds.createGroup();
         await this.note("You created the group.");
       } else {
         this.setState("Waiting to be added…");
-        await this.ds.publishKeyPackage();
+        this.published = this.ds.publishKeyPackage();
+        await this.published;
         while (!(this.group = await this.ds.joinFromWelcome())) await sleep(500);
         await this.note(`You joined the group (${this.rosterNames().join(", ")}).`);
       }
@@ -185,7 +188,7 @@ class Pane {
       `${i ? ", " : ""}${title(m.identity)}${m.leafIndex === g.ownLeafIndex ? " (you)" : ""}`)));
     this.q(".admin").hidden = false;
     this.q(".members").replaceChildren(...members.filter((m) => m.leafIndex !== g.ownLeafIndex).map((m) =>
-      el("button", { type: "button", className: "remove", dataset: {}, textContent: `Remove ${title(m.identity)}`, onclick: (e) => this.remove(m, e.target) })));
+      el("button", { type: "button", className: "remove", textContent: `Remove ${title(m.identity)}`, onclick: (e) => this.remove(m, e.target) })));
     this.ds.quota(g).then((q) => {
       this.q(".quota").textContent =
         `Group storage on the server: ${fmt(q.used_bytes)} of ${fmt(q.max_group_bytes)}, ${q.attachments} of ${q.max_group_attachments} files; files up to ${fmt(q.max_file_bytes)}, kept ${Math.round(q.expiry_secs / 86400)} days`;
@@ -316,7 +319,7 @@ class Pane {
     button.onclick = () => this.open(entry, card, button);
     card.append(button);
     li.append(card);
-    if (kind && entry.size <= AUTO_PREVIEW_MAX) this.open(entry, card, button);
+    if (kind && entry.size <= AUTO_PREVIEW_MAX && !this.locked) this.open(entry, card, button);
   }
 
   /** One progress line: phase, a bar that only moves forward, percent, speed and Cancel. */
@@ -473,8 +476,10 @@ async function main() {
     Object.assign(window.demo.panes, { alice, bob });
     await alice.start();
     const bobJoined = bob.start();
-    if (!bob.group && !(await store.get("bob:added"))) {
+    if (!(await store.get("bob:added"))) {
       // First visit: Alice adds Bob as soon as his key package is at the server.
+      while (!bob.published) await sleep(50);
+      await bob.published;
       while (!bob.group) {
         try { await alice.ds.addMember(alice.group, "bob"); await alice.note("You added Bob."); break; } catch { await sleep(300); }
       }
