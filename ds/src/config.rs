@@ -21,8 +21,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// The reference MIMI Delivery Service: MLS group tracking, message relay, key packages and
-/// end-to-end encrypted attachments (draft-robert-mimi-attachments).
 /// A byte size for the flags: a number with an optional unit, `B`, decimal `KB`/`MB`/`GB`/`TB`
 /// (or `K`/`M`/`G`/`T`) and binary `KiB`/`MiB`/`GiB`/`TiB`, case-insensitive: `2GiB`, `500MB`,
 /// `1048576`, `1.5 GiB` (fractions round down to whole bytes).
@@ -65,6 +63,8 @@ fn parse_bytes_usize(s: &str) -> Result<usize, String> {
     usize::try_from(parse_bytes(s)?).map_err(|_| format!("\"{s}\" is too large"))
 }
 
+/// The reference MIMI Delivery Service: MLS group tracking, message relay, key packages and
+/// end-to-end encrypted attachments (draft-robert-mimi-attachments).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "mimi-ds", version, about)]
 pub struct Config {

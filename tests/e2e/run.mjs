@@ -402,6 +402,26 @@ await test("errors_in_plain_words_next_to_the_action", async () => {
   return { text, screenshot: await screenshot(page, "add-error") };
 });
 
+await test("create_never_overwrites_a_stored_client", async () => {
+  const r = await page.evaluate(async () => {
+    const { MlsClient, panes: { alice } } = window.demo;
+    const key = (c) => Array.from(c.signaturePublicKey).join();
+    let code = "no error";
+    try { await MlsClient.create("alice"); } catch (e) { code = `${e.name}/${e.code}`; }
+    const opened = await MlsClient.open("alice");
+    const loaded = await MlsClient.load("mimi-attachments:alice");
+    const fresh = await MlsClient.open("zoe-" + Math.random().toString(36).slice(2));
+    const again = await MlsClient.open(fresh.identity);
+    const replaced = await MlsClient.create(fresh.identity, { replace: true });
+    return {
+      code, sameKey: key(opened) === key(alice.client) && key(loaded) === key(alice.client),
+      groups: opened.groupIds().length, openTwiceSame: key(again) === key(fresh), replacedNew: key(replaced) !== key(fresh),
+    };
+  });
+  assert(r.code === "MimiAttachmentsError/AlreadyExists" && r.sameKey && r.groups === 1 && r.openTwiceSame && r.replacedNew, JSON.stringify(r));
+  return r;
+});
+
 await test("removed_member_gets_forbidden_through_the_api", async () => {
   const r = await page.evaluate(async () => {
     const { MlsClient, DsClient, panes: { alice } } = window.demo;
