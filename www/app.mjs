@@ -106,7 +106,7 @@ class Pane {
         this.published = this.ds.publishKeyPackage();
         await this.published;
         while (!(this.group = await this.ds.joinFromWelcome())) await sleep(500);
-        await this.note(`You joined the group (${this.rosterNames().join(", ")}).`);
+        await this.note(`You joined the group (${this.rosterNames().map(title).join(", ")}).`);
       }
     }
     this.refresh();
@@ -184,8 +184,8 @@ class Pane {
     const members = g.members();
     for (const m of members) this.names.set(m.leafIndex, m.identity);
     this.setState(`${members.length} members · epoch ${g.epoch}`);
-    this.q(".roster").replaceChildren(...members.map((m, i) => el("span", { className: "person" + (m.leafIndex === g.ownLeafIndex ? " me" : "") },
-      `${i ? ", " : ""}${title(m.identity)}${m.leafIndex === g.ownLeafIndex ? " (you)" : ""}`)));
+    this.q(".roster").replaceChildren(...members.flatMap((m, i) => [i ? ", " : "", el("span", { className: "person" + (m.leafIndex === g.ownLeafIndex ? " me" : "") },
+      `${title(m.identity)}${m.leafIndex === g.ownLeafIndex ? " (you)" : ""}`)]));
     this.q(".admin").hidden = false;
     this.q(".members").replaceChildren(...members.filter((m) => m.leafIndex !== g.ownLeafIndex).map((m) =>
       el("button", { type: "button", className: "remove", textContent: `Remove ${title(m.identity)}`, onclick: (e) => this.remove(m, e.target) })));
@@ -223,6 +223,8 @@ class Pane {
     this.q(".roster").textContent = "You can no longer send or read new messages.";
     this.q(".admin").hidden = true;
     this.q(".notice").hidden = false;
+    this.q(".quota").hidden = true;
+    if (Object.keys(window.demo.panes).length === 1) status(`${title(this.name)} was removed from the group.`);
     for (const x of n.querySelectorAll(".composer input, .composer button")) x.disabled = true;
     this.q(".file-button").setAttribute("aria-disabled", "true");
     this.q(".file-button").tabIndex = -1;
