@@ -83,7 +83,12 @@ class Pane {
     this.list = node.querySelector(".messages");
     document.getElementById("panes").append(node);
     this.q = (sel) => node.querySelector(sel);
+    // Follow new messages while the reader is at the end of the list (not after scrolling up).
+    this.atEnd = true;
+    this.list.addEventListener("scroll", () => { this.atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 120; });
   }
+
+  toEnd(force = false) { if (force || this.atEnd) { this.list.scrollTop = this.list.scrollHeight; this.atEnd = true; } }
 
   async start() {
     this.setState("Starting…");
@@ -163,6 +168,7 @@ class Pane {
 
   /** An error shown right at the action that failed (`where` is a slot next to it). */
   actionError(where, text, err) {
+    if (text) this.q(".admin-ok").hidden = true;
     const slot = this.q(where);
     slot.textContent = text;
     slot.title = err?.code ? `${err.code}: ${err.message}` : "";
@@ -293,7 +299,7 @@ class Pane {
     if (entry.kind === "system") {
       const li = el("li", { className: `msg system ${entry.tone ?? ""}${entry.error ? " error" : ""}`, textContent: entry.text });
       this.list.append(li);
-      li.scrollIntoView({ block: "end" });
+      this.toEnd(entry.mine);
       return li;
     }
     const li = el("li", { className: "msg" + (entry.mine ? " mine" : "") }, el("span", { className: "from", textContent: entry.mine ? "You" : title(entry.from) }));
@@ -302,7 +308,7 @@ class Pane {
     if (entry.kind === "text") li.append(el("span", { className: "body", textContent: entry.text }));
     if (entry.kind === "file") this.fileCard(li, entry);
     this.list.append(li);
-    li.scrollIntoView({ block: "end" });
+    this.toEnd(entry.mine);
     return li;
   }
 
@@ -362,8 +368,8 @@ class Pane {
     const card = el("div", { className: "file-card" }, el("span", { className: "name", textContent: `${file.name} (${fmt(file.size)})` }));
     li.append(card);
     this.list.append(li);
-    li.scrollIntoView({ block: "end" });
     const p = this.progress(card, "Hashing");
+    this.toEnd(true);
     const size = file.size || 1;
     try {
       // Two passes over the file: the hash (first half of the bar), then encrypt + upload.
@@ -388,7 +394,8 @@ class Pane {
       li.dataset.failed = err.code ?? "Error";
       li.classList.add("failed");
       card.append(el("span", { className: "error", role: "alert", textContent: err.code === "Aborted" ? "Cancelled: nothing was sent, and the server dropped the partial upload." : `Not sent: ${plain(err)}` }));
-      if (err.code !== "Aborted") li.scrollIntoView({ block: "end" });
+      this.toEnd(true);
+      this.refresh();
     }
   }
 
@@ -407,6 +414,8 @@ class Pane {
       const url = URL.createObjectURL(blob);
       if (kind) {
         const media = el(kind, { src: url, controls: kind !== "img", alt: kind === "img" ? entry.name : undefined });
+        const follow = this.atEnd;
+        media.addEventListener(kind === "img" ? "load" : "loadedmetadata", () => this.toEnd(follow), { once: true });
         card.insertBefore(media, button);
         button.textContent = "Save";
         button.onclick = () => el("a", { href: url, download: entry.name.replace(/[\\/]/g, "_") || "attachment" }).click();
