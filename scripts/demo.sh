@@ -18,6 +18,7 @@ if [ -f pkg/mimi_attachments_bg.wasm ] && [ "$(cat pkg/.inputs.sha256 2>/dev/nul
   echo "[demo] pkg/ is up to date (inputs unchanged): not rebuilding the wasm module"
 else
   wasm-pack build --release --target web --out-dir pkg
+  node scripts/package.mjs pkg   # exports, types, sideEffects, the package README
   echo "$inputs" > pkg/.inputs.sha256
 fi
 cargo build --profile ds -p mimi-ds
