@@ -29,7 +29,7 @@ p.exports = {
 };
 // Only the JS that instantiates the module has side effects (wasm-pack's own list, kept).
 p.sideEffects ??= [`./${main}`, "./snippets/*"];
-p.files = [...new Set([...(p.files ?? []), "README.md", "LICENSE"])].filter((f) => f === "README.md" || f === "LICENSE" || existsSync(join(dir, f)));
+p.files = [...new Set([...(p.files ?? []), ...(existsSync(join(dir, "snippets")) ? ["snippets"] : []), "README.md", "LICENSE"])].filter((f) => f === "README.md" || f === "LICENSE" || existsSync(join(dir, f)));
 for (const f of p.files) if (!existsSync(join(dir, f))) problems.push(`${f} missing`);
 const readme = existsSync(join(dir, "README.md")) ? readFileSync(join(dir, "README.md"), "utf8") : "";
 if (!readme) problems.push("README.md missing");

@@ -73,6 +73,12 @@ if node "$root/scripts/package.mjs" "$root/pkg-bundler" \
   done
   extra=$(grep -v -E '^package/(package\.json|README\.md|LICENSE|mimi_attachments(_bg)?\.(js|wasm|d\.ts)|mimi_attachments_bg\.wasm\.d\.ts|snippets/.*)$' <<<"$listing" || true)
   [ -z "$extra" ] || problems+=("unexpected files in the tarball: $extra")
+  # Every module the packed JS imports by a relative path is in the tarball.
+  for js in $(grep -E '^package/.*\.js$' <<<"$listing"); do
+    for dep in $(tar xzf "$tarball" -O "$js" | grep -oE "from ['\"]\./[^'\"]+['\"]" | sed -E "s/from ['\"]\.\/(.*)['\"]/\1/"); do
+      grep -qx "$(dirname "$js")/$dep" <<<"$listing" || problems+=("$js imports ./$dep, which is not in the tarball")
+    done
+  done
   manifest=$(tar xzf "$tarball" -O package/package.json)
   if ! node -e '
     const p = JSON.parse(process.argv[1]); const bad = [];
