@@ -30,9 +30,9 @@ fn chain(suite: CipherSuite) {
                 e => panic!("not a commit: {e:?}"),
             }
         }
-        let joined = clients[i].join_group(&out.welcome.expect("welcome")).unwrap_or_else(|e| {
-            panic!("{} could not join from {}'s Welcome: {e}", people[i], people[i - 1])
-        });
+        let joined = clients[i]
+            .join_group(&out.welcome.expect("welcome"))
+            .unwrap_or_else(|e| panic!("{} could not join from {}'s Welcome: {e}", people[i], people[i - 1]));
         groups.push(joined);
         for g in &groups {
             assert_eq!(g.epoch(), i as u64);

@@ -175,8 +175,16 @@ mod tests {
         for bad in ["", "GiB", "2 parsecs", "-1", "1.2.3", "99999999999TiB", "1e9"] {
             assert!(parse_bytes(bad).is_err(), "{bad} accepted");
         }
-        let c = Config::try_parse_from(["mimi-ds", "--max-file-bytes", "2GiB", "--group-quota-bytes", "500MB", "--max-header-bytes", "16KiB"])
-            .expect("flags");
+        let c = Config::try_parse_from([
+            "mimi-ds",
+            "--max-file-bytes",
+            "2GiB",
+            "--group-quota-bytes",
+            "500MB",
+            "--max-header-bytes",
+            "16KiB",
+        ])
+        .expect("flags");
         assert_eq!((c.max_file_bytes, c.group_quota_bytes, c.max_header_bytes), (2 << 30, 500_000_000, 16384));
         assert!(Config::try_parse_from(["mimi-ds", "--max-file-bytes", "2 apples"]).is_err());
     }

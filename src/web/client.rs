@@ -233,9 +233,7 @@ impl MlsClient {
             if let Some(name) = &store_name {
                 if let Some(client) = load_stored(name).await? {
                     if client.identity() != identity.as_bytes() {
-                        return Err(Error::AlreadyExists(format!(
-                            "\"{name}\" holds the client of another identity"
-                        )));
+                        return Err(Error::AlreadyExists(format!("\"{name}\" holds the client of another identity")));
                     }
                     return Ok(MlsClient(ClientHandle { client, store_name }));
                 }
