@@ -108,6 +108,10 @@ pub enum Error {
     /// An argument of the wrong type or out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// Something is already stored under that name (e.g. `MlsClient.create` over a saved client
+    /// without `replace: true`).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
     /// An object was used after it finished or failed.
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
@@ -133,6 +137,7 @@ impl Error {
             Error::Rng => ErrorCode::Rng,
             Error::Signing(_) => ErrorCode::Signing,
             Error::InvalidState(_) => ErrorCode::InvalidState,
+            Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Error::WrongEpoch { .. } => ErrorCode::WrongEpoch,
             Error::WrongGroup => ErrorCode::WrongGroup,
             Error::NotMember(_) => ErrorCode::NotMember,
@@ -264,6 +269,8 @@ codes! {
         Signing,
         /// [`Error::InvalidState`].
         InvalidState,
+        /// [`Error::AlreadyExists`]: `MlsClient.create` over a stored client without `replace: true`.
+        AlreadyExists,
         /// [`Error::WrongEpoch`], or the DS's `WrongEpoch` (a handshake for another epoch).
         WrongEpoch,
         /// [`Error::WrongGroup`].

@@ -253,7 +253,12 @@ impl Client {
         let MlsMessageBodyIn::Welcome(welcome) = MlsMessageIn::tls_deserialize_exact(welcome)?.extract() else {
             return Err(Error::Mls("not a Welcome message".into()));
         };
-        let join = MlsGroupJoinConfig::builder().wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY).build();
+        // The ratchet tree extension: a joiner's own Welcomes and GroupInfos must carry the tree too,
+        // or the members it adds cannot join ("No ratchet tree available").
+        let join = MlsGroupJoinConfig::builder()
+            .use_ratchet_tree_extension(true)
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
         let group = StagedWelcome::new_from_welcome(&self.0.provider, &join, welcome, None)
             .map_err(mls_err)?
             .into_group(&self.0.provider)

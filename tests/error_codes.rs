@@ -176,6 +176,24 @@ async fn platform_when_indexeddb_fails() {
     check(r, "Platform");
 }
 
+/// `create` over a stored client is `AlreadyExists` (the stored identity survives); `replace: true`
+/// and `open` are the two ways on.
+#[test]
+async fn already_exists_when_creating_over_a_stored_client() {
+    let store = || Some(obj(&[("storeName", "error-codes-already-exists".into())]));
+    let first = wait(MlsClient::create("ada".into(), store())).await.expect("first create");
+    let first = MlsClient::try_from_js_value(first).expect("MlsClient");
+    let e = check(wait(MlsClient::create("ada".into(), store())).await, "AlreadyExists");
+    assert!(e.unchecked_ref::<js_sys::Error>().message().includes("replace", 0), "message names the way out");
+    let opened = MlsClient::try_from_js_value(wait(MlsClient::open("ada".into(), store())).await.expect("open"))
+        .expect("MlsClient");
+    assert_eq!(opened.signature_public_key(), first.signature_public_key(), "open returns the stored client");
+    let replaced = wait(MlsClient::create("ada".into(), Some(obj(&[("storeName", "error-codes-already-exists".into()), ("replace", true.into())])))).await;
+    let replaced = MlsClient::try_from_js_value(replaced.expect("replace")).expect("MlsClient");
+    assert_ne!(replaced.signature_public_key(), first.signature_public_key(), "replace: a new signature key");
+    wait(MlsClient::delete_stored("error-codes-already-exists".into())).await.expect("clean up");
+}
+
 #[test]
 fn rng_when_the_random_source_fails() {
     let crypto = prop(&js_sys::global(), "crypto");

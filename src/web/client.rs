@@ -24,13 +24,16 @@ use crate::{CipherSuite, Error};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-/** Options of `MlsClient.create` / `MlsClient.importState`. */
+/** Options of `MlsClient.create` / `MlsClient.open` / `MlsClient.importState`. */
 export interface MlsClientOptions {
   /** Cipher suite of new groups and key packages: 1 (default), 2 or 3. */
   cipherSuite?: number;
   /** IndexedDB key to persist the client under; `null` keeps it in memory only.
    *  Default: `"mimi-attachments:" + identity`. */
   storeName?: string | null;
+  /** `create` only: replace a client already stored under `storeName` (its groups are lost).
+   *  Without it, `create` rejects with `AlreadyExists`. */
+  replace?: boolean;
 }
 /** Messages a group operation produced, for the Delivery Service. */
 export interface GroupUpdate {
@@ -93,10 +96,33 @@ fn store_name_of(options: &JsValue, identity: &str) -> Result<Option<String>, Er
     }
 }
 
+/// The client stored under `name`, if any.
+async fn load_stored(name: &str) -> Result<Option<mls::Client>, Error> {
+    let v = idb(idb_get(name)).await?;
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    let arr = v.dyn_into::<Uint8Array>().map_err(|_| Error::Codec("stored client state is not bytes".into()))?;
+    let state = zeroize::Zeroizing::new(arr.to_vec());
+    Ok(Some(mls::Client::import_state(&state)?))
+}
+
+/// A new client from `options` (cipher suite), persisted under `store_name`.
+async fn new_client(identity: &str, options: &JsValue, store_name: Option<String>) -> Result<ClientHandle, Error> {
+    let suite = match opt_whole(&get_opt(options, "cipherSuite"), u64::from(u16::MAX), "cipherSuite")? {
+        None => CipherSuite::Mls128Dhkemx25519Aes128gcmSha256Ed25519,
+        Some(n) => CipherSuite::from_u16(n as u16)?,
+    };
+    let h = ClientHandle { client: mls::Client::new(identity.as_bytes(), suite)?, store_name };
+    h.save().await?;
+    Ok(h)
+}
+
 #[wasm_bindgen]
 impl MlsClient {
     /// Creates a client with a basic credential `identity` and a fresh signature key, and
-    /// persists it (unless `storeName: null`).
+    /// persists it (unless `storeName: null`). Rejects with `AlreadyExists` if a client is
+    /// already stored under that name, unless `replace: true` (which discards it and its groups).
     #[wasm_bindgen(unchecked_return_type = "Promise<MlsClient>")]
     pub fn create(
         identity: String,
@@ -104,16 +130,37 @@ impl MlsClient {
     ) -> Promise {
         let options = options.unwrap_or_default();
         promise(async move {
-            let suite = match opt_whole(&get_opt(&options, "cipherSuite"), u64::from(u16::MAX), "cipherSuite")? {
-                None => CipherSuite::Mls128Dhkemx25519Aes128gcmSha256Ed25519,
-                Some(n) => CipherSuite::from_u16(n as u16)?,
-            };
-            let h = ClientHandle {
-                client: mls::Client::new(identity.as_bytes(), suite)?,
-                store_name: store_name_of(&options, &identity)?,
-            };
-            h.save().await?;
-            Ok(MlsClient(h))
+            let store_name = store_name_of(&options, &identity)?;
+            if let Some(name) = &store_name {
+                if get_opt(&options, "replace").as_bool() != Some(true) && load_stored(name).await?.is_some() {
+                    return Err(Error::AlreadyExists(format!(
+                        "a client is already stored under \"{name}\": use MlsClient.open or MlsClient.load, or pass replace: true to discard it"
+                    )));
+                }
+            }
+            Ok(MlsClient(new_client(&identity, &options, store_name).await?))
+        })
+    }
+
+    /// Loads the client stored under `storeName` (default `"mimi-attachments:" + identity`), or
+    /// creates and persists a new one if there is none: the call for a page load.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MlsClient>")]
+    pub fn open(
+        identity: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "MlsClientOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        let options = options.unwrap_or_default();
+        promise(async move {
+            let store_name = store_name_of(&options, &identity)?;
+            if let Some(name) = &store_name {
+                if let Some(client) = load_stored(name).await? {
+                    if client.identity() != identity.as_bytes() {
+                        return Err(Error::AlreadyExists(format!("\"{name}\" holds the client of another identity")));
+                    }
+                    return Ok(MlsClient(ClientHandle { client, store_name }));
+                }
+            }
+            Ok(MlsClient(new_client(&identity, &options, store_name).await?))
         })
     }
 
@@ -121,15 +168,10 @@ impl MlsClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<MlsClient | undefined>")]
     pub fn load(#[wasm_bindgen(js_name = storeName)] store_name: String) -> Promise {
         promise(async move {
-            let v = idb(idb_get(&store_name)).await?;
-            if v.is_undefined() {
-                return Ok(JsValue::UNDEFINED);
-            }
-            let arr =
-                v.dyn_into::<Uint8Array>().map_err(|_| Error::Codec("stored client state is not bytes".into()))?;
-            let state = zeroize::Zeroizing::new(arr.to_vec());
-            let client = mls::Client::import_state(&state)?;
-            Ok(MlsClient(ClientHandle { client, store_name: Some(store_name) }).into())
+            Ok(match load_stored(&store_name).await? {
+                None => JsValue::UNDEFINED,
+                Some(client) => MlsClient(ClientHandle { client, store_name: Some(store_name) }).into(),
+            })
         })
     }
 

@@ -15,7 +15,7 @@ export type MimiErrorCode =
   | "DecryptFailed" | "Truncated" | "TrailingData" | "BadCiphertextLength"
   | "HashMismatch" | "TooLarge" | "Codec" | "Mls" | "Rng" | "Signing" | "InvalidState"
   | "WrongEpoch" | "WrongGroup" | "NotMember" | "Aborted" | "Io" | "Platform" | "Network"
-  | "InvalidArgument" | "BadMimiContent"
+  | "InvalidArgument" | "BadMimiContent" | "AlreadyExists"
   | "BadRequest" | "InvalidMessage" | "Unauthorized" | "BadSignature" | "Stale" | "StaleEpoch"
   | "Replay" | "Forbidden" | "NotFound" | "MethodNotAllowed" | "Timeout" | "Conflict"
   | "RangeNotSatisfiable" | "RateLimited" | "QuotaExceeded" | "InsufficientStorage" | "Internal" | "DsError";

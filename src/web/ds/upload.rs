@@ -67,10 +67,22 @@ impl DsClient {
             // Best effort: free the server's reservation when giving up (not on a network error,
             // where the upload can still be resumed).
             if !matches!(r, Err(Error::Network(_))) {
-                let _ = self.send(None, || Self::signed(g, "DELETE", location.clone(), empty_body_hash())).await;
+                self.cancel_at_ds(g, &location).await;
             }
         }
         r
+    }
+
+    /// Best effort `DELETE` of a resumable upload (frees its quota). Right after an aborted
+    /// `PATCH` the server may still be reading that request and answers 409 `Conflict` until it
+    /// notices the closed connection: retry for a few seconds then.
+    async fn cancel_at_ds(&self, g: &MlsGroup, location: &str) {
+        for i in 0..8 {
+            match self.send(None, || Self::signed(g, "DELETE", location.to_string(), empty_body_hash())).await {
+                Err(Error::Ds { status: 409, .. }) => sleep(100 << i.min(4)).await,
+                _ => return,
+            }
+        }
     }
 
     pub(super) async fn upload_parts(
@@ -287,7 +299,7 @@ impl DsClient {
         promise(async move {
             let rec = idb(idb_get(&id)).await?;
             if let Some(location) = get_opt(&rec, "location").as_string() {
-                let _ = this.send(None, || Self::signed(&g, "DELETE", location.clone(), empty_body_hash())).await;
+                this.cancel_at_ds(&g, &location).await;
             }
             idb(idb_delete(&id)).await?;
             Ok(JsValue::UNDEFINED)
