@@ -53,12 +53,14 @@ export WASM_BINDGEN_TEST_TIMEOUT=300
 step browser cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step browser-firefox env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step pkg-web wasm-pack build --release --target web --out-dir pkg
+step pkg-finish node scripts/package.mjs pkg   # exports, types, sideEffects, the package README
 step pkg-bundler wasm-pack build --release --target bundler --out-dir pkg-bundler
 echo "=== size budget: tests/size_budget.py (bytes of the release .wasm and glue)"
 if python3 tests/size_budget.py pkg >"$LOG/size.log" 2>&1; then passed=$((passed + 1)); sed 's/^/    /' "$LOG/size.log"
 else failed=$((failed + 1)); problems+=("size budget"); cat "$LOG/size.log"; fi
 step node-smoke node www/demo-cli.mjs --self-test
 step browser-js node tests/browser/run.mjs --big --ds target/debug/mimi-ds
+step mimi-content node tests/browser/mimi_content.mjs   # ExternalParts built by cborg, decrypted in Chromium
 step e2e node tests/e2e/run.mjs --ds target/debug/mimi-ds
 step vite-app bash tests/vite-app/check.sh
 echo "=== types: tsc --strict on tests/ts/consumer.ts"

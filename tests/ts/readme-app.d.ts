@@ -15,4 +15,6 @@ declare const url: string;
 declare const ciphertextBlob: Blob;
 declare const alice: import("mimi-attachments").MlsClient;
 declare const bobDs: import("mimi-attachments").DsClient;
+/** The bearer token the app's own login issues for this client (ds/README.md "Client identity"). */
+declare function myLoginToken(): Promise<string>;
 declare const received: import("mimi-attachments").AttachmentRef;
