@@ -93,7 +93,10 @@ class Pane {
   async start() {
     this.setState("Starting…");
     this.client = await MlsClient.open(this.name); // the stored client after a reload, else a new one
-    this.ds = new DsClient("", this.client, { devLogin: true }); // the DS runs with --dev-identity (scripts/demo.sh)
+    // The identity step: the DS runs with --dev-identity (scripts/demo.sh), so the client signs in
+    // by name through its development login (a real app passes { authToken } from its own login).
+    this.setState("Signing in to the Delivery Service (development login)…");
+    this.ds = new DsClient("", this.client, { devLogin: true });
     this.wire();
     const ids = this.client.groupIds();
     if (ids.length) this.group = this.client.loadGroup(ids[ids.length - 1]);
