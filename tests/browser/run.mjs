@@ -99,6 +99,7 @@ if (dsBin) {
   for (let i = 0; i < 200; i++) { try { if ((await fetch(url + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
   await test("ds_transport", () => run("ds_transport", { url }));
   await test("ds_error_codes", () => run("ds_error_codes", { url }));
+  await test("ds_identity", () => run("ds_identity", { url }));
   await test("upload_resumes_after_a_page_reload", async () => {
     await run("resume_before", { url });
     await page.waitForFunction(() => window.__uploaded > 0.3, null, { timeout: 120_000, polling: 20 });

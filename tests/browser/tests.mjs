@@ -271,6 +271,74 @@ tests.ds_transport = async ({ url }) => {
   return { relayed: got.events.length };
 };
 
+// Issue 14's findings through the JS API, against the DS in development mode (--dev-identity):
+// the mailboxes and group registration need the bearer token of the client named in the path.
+tests.ds_identity = async ({ url }) => {
+  const fail = async (f) => { try { await f(); } catch (e) { return { code: e.code, status: e.status, message: e.message }; } return { code: "no error" }; };
+  const token = async (name) => {
+    const r = await fetch(url + "/v1/dev/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ client: name }) });
+    assertEq(r.headers.get("mimi-ds-mode"), "development", "the DS says it runs in development mode");
+    return (await r.json()).token;
+  };
+  const client = (name) => mimi.MlsClient.create(name, { storeName: null });
+  const alice = await client("idj-alice"), bob = await client("idj-bob");
+  const aDs = new mimi.DsClient(url, alice, { devLogin: true });
+  const bDs = new mimi.DsClient(url, bob, { devLogin: true });
+  const malloryToken = await token("idj-mallory");
+
+  // 1. Impersonation: Mallory publishes a key package under Bob's name, with no token or her own.
+  const fakeBob = await client("idj-bob");
+  let r = await fail(() => new mimi.DsClient(url, fakeBob).publishKeyPackage());
+  assertEq(r.code + r.status, "Unauthorized401", "publish without a token");
+  r = await fail(() => new mimi.DsClient(url, fakeBob, { authToken: malloryToken }).publishKeyPackage());
+  assertEq(r.code + r.status, "Forbidden403", "publish into Bob's mailbox with Mallory's token");
+  await bDs.publishKeyPackage();
+
+  // Key-package drain: claiming needs an authenticated caller.
+  const outsider = await client("idj-outsider");
+  const outsiderGroup = await outsider.createGroup();
+  r = await fail(() => new mimi.DsClient(url, outsider).addMember(outsiderGroup, "idj-bob"));
+  assertEq(r.code + r.status, "Unauthorized401", "claim without a token");
+
+  // Outsider registration: registering a group needs a token.
+  r = await fail(() => new mimi.DsClient(url, outsider).createGroup());
+  assertEq(r.code + r.status, "Unauthorized401", "register a group without a token");
+  // Squatting: a readable id in another client's namespace.
+  r = await fail(() => new mimi.DsClient(url, outsider, { authToken: malloryToken }).createGroup(new TextEncoder().encode("idj-alice/general")));
+  assert(r.code !== "no error", "a group id in Alice's namespace is refused");
+
+  // 2. Welcome theft: Alice adds Bob (the only key package left is the one he published).
+  const ag = await aDs.createGroup(new TextEncoder().encode("idj-alice/general"));
+  await aDs.addMember(ag, "idj-bob");
+  r = await fail(() => new mimi.DsClient(url, fakeBob).joinFromWelcome());
+  assertEq(r.code + r.status, "Unauthorized401", "fetch Bob's Welcome without a token");
+  r = await fail(() => new mimi.DsClient(url, fakeBob, { authToken: malloryToken }).joinFromWelcome());
+  assertEq(r.code + r.status, "Forbidden403", "fetch Bob's Welcome with Mallory's token");
+  const bg = await bDs.joinFromWelcome();
+  assert(bg && bg.epoch === ag.epoch, "Bob still gets his Welcome and joins");
+
+  // 3. No information before authentication: a non-member's request for the real group and for an
+  // unknown one get the same answer.
+  const oscar = await client("idj-oscar");
+  const oDs = new mimi.DsClient(url, oscar, { authToken: await token("idj-oscar") });
+  const sameId = await oscar.createGroup(new TextEncoder().encode("idj-alice/general"));
+  const unknownId = await oscar.createGroup(new TextEncoder().encode("idj-alice/nothing-here"));
+  const k = await fail(() => oDs.fetchMessages(sameId, {}));
+  const u = await fail(() => oDs.fetchMessages(unknownId, {}));
+  assertEq(k.code + k.status, "Forbidden403", "non-member, known group");
+  assertEq(JSON.stringify(u), JSON.stringify(k), "an unknown group answers exactly like a known one");
+
+  // The setAuthToken way: a client created without options works once given its token.
+  const carol = await client("idj-carol");
+  const cDs = new mimi.DsClient(url, carol);
+  assertEq((await fail(() => cDs.publishKeyPackage())).code, "Unauthorized", "no token yet");
+  cDs.setAuthToken(await token("idj-carol"));
+  await cDs.publishKeyPackage();
+  await aDs.addMember(ag, "idj-carol");
+  assert(await cDs.joinFromWelcome(), "Carol joins after setAuthToken");
+  return { checked: 11 };
+};
+
 // The codes the real Delivery Service sends reach JS as the DS's own code, with `status` and
 // `dsCode` (docs/ERRORS.md); tests/error_codes.rs covers every DS code with a fake endpoint.
 tests.ds_error_codes = async ({ url }) => {
