@@ -132,7 +132,9 @@ impl MlsClient {
         promise(async move {
             let store_name = store_name_of(&options, &identity)?;
             if let Some(name) = &store_name {
-                if get_opt(&options, "replace").as_bool() != Some(true) && load_stored(name).await?.is_some() {
+                // Only whether the key is taken: no need to decode (or trust) the stored state.
+                let taken = !idb(idb_get(name)).await?.is_undefined();
+                if taken && get_opt(&options, "replace").as_bool() != Some(true) {
                     return Err(Error::AlreadyExists(format!(
                         "a client is already stored under \"{name}\": use MlsClient.open or MlsClient.load, or pass replace: true to discard it"
                     )));
