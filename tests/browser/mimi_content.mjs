@@ -10,77 +10,38 @@
 //
 // Standalone (own server on 127.0.0.1 and own browser): prints "test NAME ... ok|FAILED" and a
 // closing "test result: ok. N passed; M failed".
-import { createServer } from "node:http";
-import { readFile, mkdtemp, rm, open as openFile } from "node:fs/promises";
+import { open as openFile, mkdtemp, rm } from "node:fs/promises";
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { join, extname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 import * as cborg from "cborg";
+import { startBrowserTests } from "./harness.mjs";
 
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const args = process.argv.slice(2);
-const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const big = args.includes("--big");
-const PKG = resolve(ROOT, process.env.MIMI_PKG_DIR ?? "pkg");
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm" };
 
 // Blobs served to the page ("the storage at the URL"), by path.
 const served = new Map();
-const server = createServer(async (req, res) => {
-  const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+const route = async (url, res) => {
   if (url === "/") {
     res.writeHead(200, { "content-type": "text/html" }).end(
       `<!doctype html><meta charset="utf-8"><script type="module">import init, * as m from "/pkg/mimi_attachments.js"; await init(); window.mimi = m; window.ready = true;</script>`);
-    return;
+    return true;
   }
-  if (served.has(url)) {
-    const v = served.get(url);
-    if (typeof v === "string") { // a file path: streamed
-      const f = await openFile(v);
-      res.writeHead(200, { "content-type": "application/octet-stream" });
-      f.createReadStream().pipe(res);
-    } else res.writeHead(200, { "content-type": "application/octet-stream" }).end(v);
-    return;
-  }
-  const path = url.startsWith("/pkg/") ? join(PKG, url.slice(5)) : join(ROOT, url);
-  const allowed = path.startsWith(PKG + "/") || path.startsWith(ROOT + "/tests/browser/");
-  if (!allowed) { res.writeHead(404).end(); return; }
-  try {
-    res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream", "cache-control": "no-store" }).end(await readFile(path));
-  } catch { res.writeHead(404).end(); }
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const base = `http://127.0.0.1:${server.address().port}`;
-
-const profile = await mkdtemp(join(tmpdir(), "mimi-content-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("console", (m) => { if (m.type() === "error" || process.env.VERBOSE) console.log(`    [page ${m.type()}] ${m.text()}`); });
-page.on("pageerror", (e) => console.log(`    [pageerror] ${e.message}`));
+  if (!served.has(url)) return false;
+  const v = served.get(url);
+  if (typeof v === "string") { // a file path: streamed
+    const f = await openFile(v);
+    res.writeHead(200, { "content-type": "application/octet-stream" });
+    f.createReadStream().pipe(res);
+  } else res.writeHead(200, { "content-type": "application/octet-stream" }).end(v);
+  return true;
+};
+const { base, page, profile, test, finish } = await startBrowserTests({ profilePrefix: "mimi-content-", route });
 await page.goto(base + "/");
 await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 });
 
-const results = [];
-async function test(name, fn) {
-  if (only && only !== name) return;
-  const t0 = Date.now();
-  try {
-    const info = await fn();
-    results.push(true);
-    console.log(`test ${name} ... ok (${Date.now() - t0} ms)${info ? " " + JSON.stringify(info) : ""}`);
-  } catch (e) {
-    results.push(false);
-    console.log(`test ${name} ... FAILED (${Date.now() - t0} ms)\n    ${String(e.stack ?? e).split("\n").join("\n    ")}`);
-  }
-}
 function assert(c, msg) { if (!c) throw new Error("assertion failed: " + msg); }
 function assertEq(a, b, msg) { if (a !== b) throw new Error(`assertion failed: ${msg}: ${JSON.stringify(a)} !== ${JSON.stringify(b)}`); }
 const hex = (b) => Buffer.from(b).toString("hex");
@@ -340,9 +301,4 @@ if (big) {
   });
 }
 
-await context.close();
-server.close();
-await rm(profile, { recursive: true, force: true });
-const passed = results.filter(Boolean).length, failed = results.length - passed;
-console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await finish();

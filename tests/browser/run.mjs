@@ -7,62 +7,21 @@
 // another build of the package. /tests/vectors/*.json are served too (tests/browser/adversarial.mjs).
 //
 // Prints "test NAME ... ok|FAILED" per test and a closing "test result: ok. N passed; M failed".
-import { createServer } from "node:http";
-import { readFile, stat, mkdtemp, writeFile, rm, access } from "node:fs/promises";
+import { mkdtemp, writeFile, rm, access } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
-import { join, extname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join, extname } from "node:path";
+import { ROOT, startBrowserTests } from "./harness.mjs";
 
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const args = process.argv.slice(2);
-const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const big = args.includes("--big");
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
-
-const PKG = resolve(ROOT, process.env.MIMI_PKG_DIR ?? "pkg");
-
-const server = createServer(async (req, res) => {
-  const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
-  const path = url.startsWith("/pkg/") ? join(PKG, url.slice("/pkg/".length)) : join(ROOT, url);
-  const allowed = path.startsWith(PKG + "/") || path.startsWith(ROOT + "/tests/browser/")
-    || (path.startsWith(ROOT + "/tests/vectors/") && extname(path) === ".json");
-  if (!allowed) { res.writeHead(404).end(); return; }
-  try {
-    const body = await readFile(path);
-    res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream", "cache-control": "no-store" }).end(body);
-  } catch { res.writeHead(404).end(); }
+const { base, page, profile, test, finish } = await startBrowserTests({
+  profilePrefix: "mimi-browser-",
+  allow: (path) => path.startsWith(ROOT + "/tests/vectors/") && extname(path) === ".json",
 });
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const base = `http://127.0.0.1:${server.address().port}`;
-
-const profile = await mkdtemp(join(tmpdir(), "mimi-browser-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("console", (m) => { if (m.type() === "error" || process.env.VERBOSE) console.log(`    [page ${m.type()}] ${m.text()}`); });
-page.on("pageerror", (e) => console.log(`    [pageerror] ${e.message}`));
 const open = async () => { await page.goto(`${base}/tests/browser/index.html`); await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 }); };
 await open();
 
-const results = [];
-async function test(name, fn) {
-  if (only && only !== name) return;
-  const t0 = Date.now();
-  try {
-    const info = await fn();
-    results.push(true);
-    console.log(`test ${name} ... ok (${Date.now() - t0} ms)${info ? " " + JSON.stringify(info) : ""}`);
-  } catch (e) {
-    results.push(false);
-    console.log(`test ${name} ... FAILED (${Date.now() - t0} ms)\n    ${String(e.message ?? e).split("\n").join("\n    ")}`);
-  }
-}
 const run = (name, arg) => page.evaluate(([n, a]) => window.runTest(n, a), [name, arg]);
 
 for (const name of await page.evaluate(() => window.testNames)) {
@@ -117,9 +76,4 @@ if (big) {
   await test("bounded_memory_256mib", () => run("bounded_memory", { mib: 256 }));
 }
 
-await context.close();
-server.close();
-await rm(profile, { recursive: true, force: true });
-const passed = results.filter(Boolean).length, failed = results.length - passed;
-console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
-process.exit(failed || results.length === 0 ? 1 : 0);
+await finish();

@@ -1,0 +1,70 @@
+// The node side shared by the browser test runners (run.mjs, mimi_content.mjs): a static server
+// on 127.0.0.1 for /pkg/ (MIMI_PKG_DIR, default "pkg") and tests/browser/, headless Chromium
+// (Debian's, through playwright-core) in a throwaway profile, and the "test NAME ... ok|FAILED" /
+// "test result: ok. N passed; M failed" reporting with --only NAME.
+import { createServer } from "node:http";
+import { readFile, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, extname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+export const PKG = resolve(ROOT, process.env.MIMI_PKG_DIR ?? "pkg");
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+
+/**
+ * Starts the server and the browser. `route(url, res)` may answer a request itself (return true);
+ * `allow(path)` widens what is served from the repository beyond /pkg/ and tests/browser/.
+ */
+export async function startBrowserTests({ profilePrefix, route = () => false, allow = () => false }) {
+  const args = process.argv.slice(2);
+  const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
+  const server = createServer(async (req, res) => {
+    const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    if (await route(url, res)) return;
+    const path = url.startsWith("/pkg/") ? join(PKG, url.slice("/pkg/".length)) : join(ROOT, url);
+    if (!(path.startsWith(PKG + "/") || path.startsWith(ROOT + "/tests/browser/") || allow(path))) { res.writeHead(404).end(); return; }
+    try {
+      const body = await readFile(path);
+      res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream", "cache-control": "no-store" }).end(body);
+    } catch { res.writeHead(404).end(); }
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+
+  const profile = await mkdtemp(join(tmpdir(), profilePrefix));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("console", (m) => { if (m.type() === "error" || process.env.VERBOSE) console.log(`    [page ${m.type()}] ${m.text()}`); });
+  page.on("pageerror", (e) => console.log(`    [pageerror] ${e.message}`));
+
+  const results = [];
+  async function test(name, fn) {
+    if (only && only !== name) return;
+    const t0 = Date.now();
+    try {
+      const info = await fn();
+      results.push(true);
+      console.log(`test ${name} ... ok (${Date.now() - t0} ms)${info ? " " + JSON.stringify(info) : ""}`);
+    } catch (e) {
+      results.push(false);
+      console.log(`test ${name} ... FAILED (${Date.now() - t0} ms)\n    ${String(e.stack ?? e.message ?? e).split("\n").join("\n    ")}`);
+    }
+  }
+  /** Closes everything, prints the closing line and exits (1 if a test failed or none ran). */
+  async function finish() {
+    await context.close();
+    server.close();
+    await rm(profile, { recursive: true, force: true });
+    const passed = results.filter(Boolean).length, failed = results.length - passed;
+    console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
+    process.exit(failed || results.length === 0 ? 1 : 0);
+  }
+  return { base, page, profile, test, finish };
+}
