@@ -313,6 +313,7 @@ impl Ds {
     pub async fn start(tune: impl FnOnce(&mut mimi_ds::Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = mimi_ds::Config::for_data_dir(dir.path()).unwrap();
+        backend::configure(&mut cfg);
         tune(&mut cfg);
         let running = mimi_ds::start(cfg).await.unwrap();
         Self { base: running.url(), http: reqwest::Client::new(), running: Some(running), dir: Some(dir) }
@@ -340,6 +341,8 @@ impl Ds {
         assert_eq!(r.status(), 200, "handshake: {}", r.text().await.unwrap());
     }
 }
+
+pub mod backend;
 
 /// Number of files in `<data>/<sub>`.
 pub fn files_in(data: &Path, sub: &str) -> usize {
