@@ -49,14 +49,23 @@ type Job = Box<dyn FnOnce(&mut Option<Client>, &Config) + Send>;
 type Waker = Arc<Mutex<Option<Box<dyn Fn() + Send + Sync>>>>;
 
 /// A PostgreSQL error as the trait's error type.
-fn meta_err(e: postgres::Error) -> rusqlite::Error {
-    let unreachable = e.is_closed()
+/// Whether `e` means the server cannot be reached (as opposed to a refused statement).
+fn is_unreachable(e: &postgres::Error) -> bool {
+    use std::error::Error as _;
+    e.is_closed()
         || match e.as_db_error() {
             // 08: connection exception, 57P: operator intervention (shutdown, cannot connect now).
             Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57P"),
-            None => true, // I/O, timeout, TLS, protocol
-        };
-    if unreachable {
+            None => {
+                e.source().is_some_and(|s| s.is::<std::io::Error>())
+                    || e.to_string().contains("timeout")
+                    || e.to_string().contains("connect")
+            }
+        }
+}
+
+fn meta_err(e: postgres::Error) -> rusqlite::Error {
+    if is_unreachable(&e) {
         unavailable(&e.to_string())
     } else {
         rusqlite::Error::ToSqlConversionFailure(Box::new(e))
@@ -235,7 +244,7 @@ fn append(tx: &mut postgres::Transaction<'_>, group_id: &[u8], data: &[u8]) -> R
     let seq: i64 = tx
         .query_one(
             "INSERT INTO messages(group_id, seq, data)
-             SELECT $1, COALESCE(MAX(seq),0)+1, $2 FROM messages WHERE group_id=$1 RETURNING seq",
+             SELECT $1::bytea, COALESCE(MAX(seq),0)+1, $2::bytea FROM messages WHERE group_id=$1::bytea RETURNING seq",
             &[&group_id, &data],
         )?
         .get(0);
@@ -316,7 +325,7 @@ impl PgMeta {
             let Some(c) = slot.as_mut() else { return };
             let r = f(c);
             if let Err(e) = &r {
-                if e.is_closed() || e.as_db_error().is_none() {
+                if is_unreachable(e) {
                     *slot = None;
                 }
             }
@@ -383,7 +392,7 @@ impl MetaStore for PgMeta {
             let mut tx = c.transaction()?;
             // Only from the previous epoch: another replica may have accepted a commit already.
             let n = tx.execute(
-                "UPDATE groups SET epoch=$2, group_info=$3, ratchet_tree=$4 WHERE group_id=$1 AND epoch=$2-1",
+                "UPDATE groups SET epoch=$2, group_info=$3, ratchet_tree=$4 WHERE group_id=$1 AND epoch=$2::bigint-1",
                 &[&g.group_id, &i(g.epoch), &g.group_info, &g.ratchet_tree],
             )?;
             if n != 1 {
