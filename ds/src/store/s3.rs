@@ -21,7 +21,7 @@
 //! (S3 replaces a part uploaded again under the same number). Completing uploads the last, short
 //! part from its tail and completes the multipart upload into `blobs/<id>`. An upload that never
 //! filled a part — every one-shot upload below `PART_SIZE` — is one PUT of its bytes to
-//! `blobs/<id>` (plus the few-byte `state`), nothing to copy. Cancelling or expiring aborts the
+//! `blobs/<id>` (plus the few-byte `state` object at open and at sync), nothing to copy. Cancelling or expiring aborts the
 //! multipart upload and deletes `staging/<id>/` and the unrecorded `blobs/<id>` — idempotent, so
 //! every replica may sweep. Copies between groups share the blob (reference-counted rows).
 //!
@@ -398,7 +398,9 @@ impl BlobStore for S3BlobStore {
                 committed: false,
             };
             if offset == 0 {
-                // New: nothing to read back; the first sync creates the state.
+                // New: an empty durable state, so the upload's staging exists from now on (and
+                // an unreachable store is refused before any byte of the body is read).
+                self.s3.put(&w.id.staging("state"), PutPayload::from_static(b"0 0")).await.map_err(unavailable)?;
                 return Ok(Box::new(w) as Box<dyn StagingWriter>);
             }
             if self.read_state(&id).await?.is_none() {

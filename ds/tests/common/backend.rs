@@ -76,7 +76,9 @@ pub fn configure(cfg: &mut mimi_ds::Config) {
         "pg-s3" => {
             let (m, b) = required_engines();
             cfg.meta = Some(fresh_database(&m));
-            cfg.blobs = Some(fresh_prefix(&b));
+            let blobs = fresh_prefix(&b);
+            BLOBS_OF.lock().unwrap().push((cfg.data_dir.clone(), blobs.clone()));
+            cfg.blobs = Some(blobs);
         }
         other => panic!("MIMI_DS_TEST_BACKEND={other}: expected embedded or pg-s3"),
     }
@@ -92,4 +94,33 @@ pub fn ds_args() -> Vec<String> {
         }
         other => panic!("MIMI_DS_TEST_BACKEND={other}: expected embedded or pg-s3"),
     }
+}
+
+static BLOBS_OF: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// The S3 URL a DS started by [`configure`] with data dir `data` uses, if any.
+pub fn blobs_for(data: &std::path::Path) -> Option<String> {
+    BLOBS_OF.lock().unwrap().iter().find(|(d, _)| d == data).map(|(_, u)| u.clone())
+}
+
+/// What `files_in(data, "blobs" | "staging")` counts on the embedded backend, in the bucket:
+/// recorded blobs (objects under `blobs/` that are not an upload's first part in progress) or
+/// uploads in progress (`staging/<id>/`).
+pub fn count_objects(url: &str, sub: &str) -> usize {
+    use mimi_ds::blob::BlobStore as _;
+    let (url, sub) = (url.to_owned(), sub.to_owned());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let store = mimi_ds::store::s3::S3BlobStore::open(&mimi_ds::store::s3::S3Url::parse(&url).unwrap()).unwrap();
+            let staging = store.list_staging().await.unwrap();
+            match sub.as_str() {
+                "staging" => staging.len(),
+                "blobs" => store.list_blobs().await.unwrap().iter().filter(|b| !staging.contains(b)).count(),
+                other => panic!("count_objects: {other}"),
+            }
+        })
+    })
+    .join()
+    .unwrap()
 }

@@ -345,7 +345,11 @@ impl Ds {
 pub mod backend;
 
 /// Number of files in `<data>/<sub>`.
+/// With `MIMI_DS_TEST_BACKEND=pg-s3`, the same count in the DS's bucket prefix.
 pub fn files_in(data: &Path, sub: &str) -> usize {
+    if let Some(url) = backend::blobs_for(data) {
+        return backend::count_objects(&url, sub);
+    }
     std::fs::read_dir(data.join(sub)).map(|d| d.count()).unwrap_or(0)
 }
 
