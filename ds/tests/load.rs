@@ -2,11 +2,11 @@
 //! nothing may be lost, corrupted or fail, the books must agree with the DS, and the DS's memory
 //! must stay bounded. No assertion on speed.
 
-#[path = "../examples/loadgen/mod.rs"]
-mod loadgen;
 #[allow(dead_code)]
 #[path = "common/backend.rs"]
 mod backend;
+#[path = "../examples/loadgen/mod.rs"]
+mod loadgen;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_mixed_load_loses_nothing_and_memory_stays_bounded() {

@@ -18,9 +18,7 @@ use crate::App;
 /// `GET /healthz` (the process serves) and `GET /readyz` (both engines answer within 5 s; `503`
 /// with the failing engine otherwise, so a load balancer takes the replica out of rotation).
 pub fn health_router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(move || readyz(app.clone())))
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(move || readyz(app.clone())))
 }
 
 async fn readyz(app: Arc<App>) -> Response {

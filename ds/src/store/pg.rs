@@ -427,7 +427,9 @@ impl MetaStore for PgMeta {
     }
     fn push_key_package(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {
         let (cid, data) = (client_id.to_vec(), data.to_vec());
-        self.run(move |c| c.execute("INSERT INTO key_packages(client_id, data) VALUES($1,$2)", &[&cid, &data]).map(drop))
+        self.run(move |c| {
+            c.execute("INSERT INTO key_packages(client_id, data) VALUES($1,$2)", &[&cid, &data]).map(drop)
+        })
     }
     fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
         self.pop("key_packages", client_id)
@@ -448,7 +450,15 @@ impl MetaStore for PgMeta {
             if r == Reserve::Ok {
                 tx.execute(
                     &format!("INSERT INTO uploads({UPLOAD_COLS}) VALUES($1,$2,$3,$4,$5,$6,$7)"),
-                    &[&up.id, &up.group_id, &up.uploader, &i(up.total), &i(up.offset), &up.resumable, &i(up.expires_ms)],
+                    &[
+                        &up.id,
+                        &up.group_id,
+                        &up.uploader,
+                        &i(up.total),
+                        &i(up.offset),
+                        &up.resumable,
+                        &i(up.expires_ms),
+                    ],
                 )?;
             }
             tx.commit()?;
@@ -458,11 +468,15 @@ impl MetaStore for PgMeta {
     fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>> {
         let id = id.to_owned();
         self.run(move |c| {
-            Ok(c.query_opt(&format!("SELECT {UPLOAD_COLS} FROM uploads WHERE id=$1"), &[&id])?.as_ref().map(upload_from_row))
+            Ok(c.query_opt(&format!("SELECT {UPLOAD_COLS} FROM uploads WHERE id=$1"), &[&id])?
+                .as_ref()
+                .map(upload_from_row))
         })
     }
     fn all_uploads(&self) -> MetaResult<Vec<UploadRow>> {
-        self.run(|c| Ok(c.query(&format!("SELECT {UPLOAD_COLS} FROM uploads"), &[])?.iter().map(upload_from_row).collect()))
+        self.run(|c| {
+            Ok(c.query(&format!("SELECT {UPLOAD_COLS} FROM uploads"), &[])?.iter().map(upload_from_row).collect())
+        })
     }
     fn set_upload_offset(&self, id: &str, offset: u64) -> MetaResult<()> {
         let id = id.to_owned();
@@ -506,7 +520,8 @@ impl MetaStore for PgMeta {
         let th = token_hash.to_vec();
         self.run(move |c| {
             let mut tx = c.transaction()?;
-            let Some(row) = tx.query_opt("DELETE FROM attachments WHERE token_hash=$1 RETURNING blob_id", &[&th])? else {
+            let Some(row) = tx.query_opt("DELETE FROM attachments WHERE token_hash=$1 RETURNING blob_id", &[&th])?
+            else {
                 tx.commit()?;
                 return Ok(None);
             };
@@ -558,7 +573,10 @@ impl MetaStore for PgMeta {
     }
     fn expired_uploads(&self, now_ms: u64) -> MetaResult<Vec<String>> {
         self.run(move |c| {
-            Ok(c.query("SELECT id FROM uploads WHERE expires_ms<=$1", &[&i(now_ms)])?.iter().map(|r| r.get(0)).collect())
+            Ok(c.query("SELECT id FROM uploads WHERE expires_ms<=$1", &[&i(now_ms)])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
         })
     }
     fn blob_ids(&self) -> MetaResult<Vec<String>> {
@@ -596,7 +614,12 @@ impl MetaStore for PgMeta {
             now_ms >= next
                 && self
                     .next_nonce_purge
-                    .compare_exchange(next, now_ms.saturating_add(NONCE_PURGE_EVERY_MS), Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange(
+                        next,
+                        now_ms.saturating_add(NONCE_PURGE_EVERY_MS),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
                     .is_ok()
         };
         self.run(move |c| {

@@ -76,8 +76,7 @@ impl S3Url {
             return Err(bad("expected s3://bucket?endpoint=…"));
         }
         let bucket = u.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad("no bucket"))?.to_owned();
-        let mut out =
-            S3Url {
+        let mut out = S3Url {
             bucket,
             endpoint: None,
             region: "us-east-1".into(),
@@ -189,11 +188,7 @@ impl S3BlobStore {
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&u.bucket)
             .with_region(&u.region)
-            .with_retry(RetryConfig {
-                max_retries: 2,
-                retry_timeout: Duration::from_secs(5),
-                ..RetryConfig::default()
-            })
+            .with_retry(RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(5), ..RetryConfig::default() })
             .with_client_options(
                 ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(2))
@@ -312,7 +307,9 @@ impl S3Writer {
             let tail = get_all(&self.s3, &self.id.tail(k)).await?;
             match tail {
                 Some(t) if t.len() >= r => self.buf.extend_from_slice(&t[..r]),
-                _ => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "staging object shorter than its offset")),
+                _ => {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "staging object shorter than its offset"))
+                }
             }
         }
         Ok(())
@@ -534,7 +531,11 @@ impl BlobStore for S3BlobStore {
     }
     fn list_staging(&self) -> BoxFut<'_, Vec<String>> {
         Box::pin(async move {
-            let r = self.s3.list_with_delimiter(Some(&Path::from(format!("{}staging", self.prefix)))).await.map_err(unavailable)?;
+            let r = self
+                .s3
+                .list_with_delimiter(Some(&Path::from(format!("{}staging", self.prefix))))
+                .await
+                .map_err(unavailable)?;
             Ok(r.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_owned)).collect())
         })
     }

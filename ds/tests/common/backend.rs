@@ -112,7 +112,8 @@ pub fn count_objects(url: &str, sub: &str) -> usize {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
-            let store = mimi_ds::store::s3::S3BlobStore::open(&mimi_ds::store::s3::S3Url::parse(&url).unwrap()).unwrap();
+            let store =
+                mimi_ds::store::s3::S3BlobStore::open(&mimi_ds::store::s3::S3Url::parse(&url).unwrap()).unwrap();
             let staging = store.list_staging().await.unwrap();
             match sub.as_str() {
                 "staging" => staging.len(),
