@@ -461,6 +461,11 @@ impl Groups {
                     Ok(s) => s,
                     Err(e) => {
                         self.rollback(meta, t)?;
+                        // Another DS replica stored a commit for this epoch first (shared store).
+                        let now = t.group.group_context().epoch().as_u64();
+                        if now != current_epoch {
+                            return Err(GroupError::WrongEpoch(now));
+                        }
                         return Err(storage(e));
                     }
                 };
