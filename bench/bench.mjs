@@ -144,7 +144,7 @@ const m = {
   async viaDs({ mib, url }) {
     const a = await mimi.MlsClient.create(`ua${mib}${Math.random()}`, { storeName: null });
     const b = await mimi.MlsClient.create(`ub${mib}${Math.random()}`, { storeName: null });
-    const da = new mimi.DsClient(url, a), db = new mimi.DsClient(url, b);
+    const da = new mimi.DsClient(url, a, { devLogin: true }), db = new mimi.DsClient(url, b, { devLogin: true });
     await db.publishKeyPackage();
     const ag = await da.createGroup();
     await da.addMember(ag, b.identity);

@@ -37,7 +37,7 @@ const base = `http://127.0.0.1:${http.address().port}`;
 
 const dsPort = await new Promise((r) => { const s = netServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
 const dsData = await mkdtemp(join(tmpdir(), "mimi-bench-ds-"));
-const ds = spawn(DS, ["--listen", `127.0.0.1:${dsPort}`, "--data-dir", dsData], { stdio: "ignore" });
+const ds = spawn(DS, ["--listen", `127.0.0.1:${dsPort}`, "--dev-identity", "--data-dir", dsData], { stdio: "ignore" });
 const dsUrl = `http://127.0.0.1:${dsPort}`;
 for (let i = 0; i < 200; i++) { try { if ((await fetch(dsUrl + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
 

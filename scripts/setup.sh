@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Installs everything the build, the demo and the tests need on a fresh Debian machine.
+# Installs what the build, the demo and the tests need on a fresh Debian machine.
 # Idempotent: each step is skipped when what it installs is already there.
+#
+#   bash scripts/setup.sh          everything (the test command calls this)
+#   bash scripts/setup.sh --demo   only what scripts/demo.sh needs: the wasm32 target, wasm-pack,
+#                                  wasm-bindgen-cli and the npm dev dependencies (wasm-opt);
+#                                  no browsers, drivers, nightly, cargo-fuzz or Python packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=full
+case "${1:-}" in
+  "") ;;
+  --demo) MODE=demo ;;
+  --full) MODE=full ;;
+  *) echo "usage: bash scripts/setup.sh [--demo | --full]" >&2; exit 2 ;;
+esac
+full() { [ "$MODE" = full ]; }
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # 1. Chromium + ChromeDriver (browser tests, demo screenshots). Never Debian's binaryen: its
 #    wasm-opt breaks the module (TOOLCHAIN.md).
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+if full && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
   say "installing chromium and chromium-driver (apt)"
   $SUDO apt-get update -qq
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >/dev/null
 fi
 
 # 1b. Firefox ESR + geckodriver: the second browser engine for the wasm-bindgen browser suite.
-if ! command -v firefox-esr >/dev/null; then
+if full && ! command -v firefox-esr >/dev/null; then
   say "installing firefox-esr (apt)"
   $SUDO apt-get update -qq
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq firefox-esr >/dev/null
@@ -25,7 +38,7 @@ GECKODRIVER_VERSION=0.37.1
 # (Version strings are captured first: `tool --version | grep -q` fails under pipefail when grep
 # closes the pipe early and the tool dies of SIGPIPE.)
 version_of() { "$@" 2>/dev/null | head -n 1 || true; }
-if [ "$(version_of geckodriver --version)" != "geckodriver $GECKODRIVER_VERSION" ]; then
+if full && [ "$(version_of geckodriver --version)" != "geckodriver $GECKODRIVER_VERSION" ]; then
   say "installing geckodriver $GECKODRIVER_VERSION (cargo install, ~2-3 min cold)"
   cargo install --locked geckodriver --version "$GECKODRIVER_VERSION" || cargo install geckodriver --version "$GECKODRIVER_VERSION"
 fi
@@ -53,11 +66,11 @@ fi
 
 # 4b. The fuzz smoke run (scripts/fuzz.sh): the nightly toolchain and cargo-fuzz, pinned.
 CARGO_FUZZ_VERSION=0.13.2
-if ! rustup toolchain list | grep -q '^nightly'; then
+if full && ! rustup toolchain list | grep -q '^nightly'; then
   say "installing the nightly toolchain (rustup, minimal profile) for cargo-fuzz"
   rustup toolchain install nightly --profile minimal
 fi
-if [ "$(version_of cargo fuzz --version)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+if full && [ "$(version_of cargo fuzz --version)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
   say "installing cargo-fuzz $CARGO_FUZZ_VERSION (cargo install, ~2 min cold)"
   cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" || cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
@@ -71,8 +84,9 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/tsc ] || [ ! 
 fi
 
 # 6. Python's `cryptography` for the independent vector check.
-if ! python3 -c "import cryptography" 2>/dev/null; then
+if full && ! python3 -c "import cryptography" 2>/dev/null; then
   say "installing python cryptography (pip)"
   python3 -m pip install --quiet cryptography
 fi
+if ! full; then say "ok (demo): wasm-pack $(wasm-pack --version 2>/dev/null | awk '{print $2}'); wasm-bindgen $WBG"; exit 0; fi
 say "ok: $(chromium --version 2>/dev/null | head -1); wasm-pack $(wasm-pack --version 2>/dev/null | awk '{print $2}'); wasm-bindgen $WBG"

@@ -16,10 +16,11 @@ use tls_codec::{Deserialize as _, Serialize as _, TlsDeserialize, TlsSerialize, 
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::format::{ChunkSize, Format};
 use crate::mls::Group;
 use crate::reference::{ExternalBody, ExternalBodyIn};
 use crate::schedule::AttachmentKeys;
-use crate::stream::{ChunkSize, Decryptor};
+use crate::stream::Decryptor;
 use crate::suite::CipherSuite;
 
 /// An attachment being sent: keys derived, token not yet known.
@@ -27,7 +28,7 @@ pub struct PendingAttachment {
     keys: AttachmentKeys,
     nonce: Vec<u8>,
     hash: Vec<u8>,
-    chunk_size: Option<ChunkSize>,
+    format: Format,
     size: u64,
     group_id: Vec<u8>,
     epoch: u64,
@@ -36,14 +37,15 @@ pub struct PendingAttachment {
 
 impl PendingAttachment {
     /// Draws the random nonce and derives the keys for a plaintext of `size` bytes hashing to
-    /// `attachment_hash`, in the group's current epoch. `chunk_size: None` is the one-shot form.
-    pub fn new(group: &Group, attachment_hash: &[u8], size: u64, chunk_size: Option<ChunkSize>) -> Result<Self> {
+    /// `attachment_hash`, in the group's current epoch, for `format` (checking the one-shot limit).
+    pub fn new(group: &Group, attachment_hash: &[u8], size: u64, format: Format) -> Result<Self> {
+        format.check_plaintext_len(size)?;
         let (nonce, keys) = group.attachment_keys_for_sending(attachment_hash)?;
         Ok(Self {
             keys,
             nonce,
             hash: attachment_hash.to_vec(),
-            chunk_size,
+            format,
             size,
             group_id: group.group_id().to_vec(),
             epoch: group.epoch(),
@@ -71,9 +73,19 @@ impl PendingAttachment {
         &self.nonce
     }
 
+    /// The ciphertext format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// Chunk size (None: one-shot).
     pub fn chunk_size(&self) -> Option<ChunkSize> {
-        self.chunk_size
+        self.format.chunk_size()
+    }
+
+    /// The ciphertext length.
+    pub fn ciphertext_len(&self) -> Result<u64> {
+        self.format.ciphertext_len(self.size)
     }
 
     /// The group the keys belong to.
@@ -99,7 +111,7 @@ impl PendingAttachment {
             nonce: self.nonce.clone(),
             token,
             hash: self.hash.clone(),
-            chunk_size: self.chunk_size,
+            chunk_size: self.format.chunk_size(),
             size: Some(self.size),
             group_id: self.group_id.clone(),
             epoch: self.epoch,
@@ -118,7 +130,7 @@ impl PendingAttachment {
             keys: r.keys.clone(),
             nonce: r.nonce.clone(),
             hash: r.hash.clone(),
-            chunk_size: r.chunk_size,
+            format: r.format(),
             size,
             group_id: r.group_id.clone(),
             epoch: r.epoch,
@@ -264,11 +276,12 @@ impl AttachmentRef {
 
     /// The ciphertext length this reference expects, when the size is known.
     pub fn ciphertext_len(&self) -> Result<Option<u64>> {
-        match (self.size, self.chunk_size) {
-            (Some(s), Some(cs)) => crate::stream::ciphertext_len(s, cs).map(Some),
-            (Some(s), None) => Ok(s.checked_add(crate::suite::AEAD_TAG_LEN as u64)),
-            (None, _) => Ok(None),
-        }
+        self.size.map(|s| self.format().ciphertext_len(s)).transpose()
+    }
+
+    /// The ciphertext format.
+    pub fn format(&self) -> Format {
+        Format::from_chunk_size(self.chunk_size)
     }
 
     /// [`Error::WrongGroup`] unless this reference is bound to `group` (a reference received in,

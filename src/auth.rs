@@ -80,9 +80,22 @@ pub enum AuthError {
     /// The signed method, path or body hash is not the request's.
     #[error("the signature does not cover this request: {0}")]
     Mismatch(&'static str),
-    /// The signer or the random number generator failed.
+    /// The signer failed.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The random number generator failed (making the request nonce).
+    #[error("random number generator failed")]
+    Rng,
+}
+
+impl From<AuthError> for crate::Error {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Rng => crate::Error::Rng,
+            AuthError::Signing(m) => crate::Error::Signing(m),
+            other => crate::Error::Codec(other.to_string()),
+        }
+    }
 }
 
 impl AuthError {
@@ -94,6 +107,7 @@ impl AuthError {
             AuthError::Stale => "Stale",
             AuthError::Mismatch(_) => "BadSignature",
             AuthError::Signing(_) => "Signing",
+            AuthError::Rng => "Rng",
         }
     }
 }
@@ -148,7 +162,7 @@ pub fn empty_body_hash() -> [u8; BODY_HASH_LEN] {
 /// A fresh request nonce from the operating system's random number generator.
 pub fn fresh_nonce() -> Result<[u8; NONCE_LEN], AuthError> {
     let mut n = [0u8; NONCE_LEN];
-    getrandom::fill(&mut n).map_err(|_| AuthError::Signing("random number generator failed".into()))?;
+    getrandom::fill(&mut n).map_err(|_| AuthError::Rng)?;
     Ok(n)
 }
 
@@ -353,5 +367,18 @@ mod tests {
         assert!(t.check_request("GET", "/v1/attachments", &body_hash(b"body")).is_err());
         assert!(t.check_request("POST", "/v1/attachments?x", &body_hash(b"body")).is_err());
         assert!(t.check_request("POST", "/v1/attachments", &body_hash(b"bodY")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod error_code_tests {
+    use super::AuthError;
+    use crate::Error;
+
+    /// RNG and signing failures keep their own codes (not `Mls`) when they reach JS.
+    #[test]
+    fn rng_and_signing_have_their_own_codes() {
+        assert_eq!(Error::from(AuthError::Rng).code(), "Rng");
+        assert_eq!(Error::from(AuthError::Signing("x".into())).code(), "Signing");
     }
 }

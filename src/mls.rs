@@ -58,11 +58,6 @@ pub fn openmls_suite(suite: CipherSuite) -> Result<Ciphersuite> {
     }
 }
 
-/// The suites groups can be created in here (0x0001, 0x0002, 0x0003).
-pub fn group_cipher_suites() -> Vec<CipherSuite> {
-    CipherSuite::ALL.iter().copied().filter(|s| openmls_suite(*s).is_ok()).collect()
-}
-
 struct ClientInner {
     provider: Provider,
     signer: SignatureKeyPair,
@@ -258,7 +253,12 @@ impl Client {
         let MlsMessageBodyIn::Welcome(welcome) = MlsMessageIn::tls_deserialize_exact(welcome)?.extract() else {
             return Err(Error::Mls("not a Welcome message".into()));
         };
-        let join = MlsGroupJoinConfig::builder().wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY).build();
+        // The ratchet tree extension: a joiner's own Welcomes and GroupInfos must carry the tree too,
+        // or the members it adds cannot join ("No ratchet tree available").
+        let join = MlsGroupJoinConfig::builder()
+            .use_ratchet_tree_extension(true)
+            .wire_format_policy(MIXED_PLAINTEXT_WIRE_FORMAT_POLICY)
+            .build();
         let group = StagedWelcome::new_from_welcome(&self.0.provider, &join, welcome, None)
             .map_err(mls_err)?
             .into_group(&self.0.provider)
@@ -443,11 +443,6 @@ impl Group {
     /// The client this group belongs to.
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    /// The openmls group.
-    pub fn mls_group(&self) -> &MlsGroup {
-        &self.group
     }
 
     fn provider(&self) -> &Provider {

@@ -15,7 +15,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use crate::stream::{ChunkSize, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+use crate::format::ChunkSize;
 use crate::suite::CipherSuite;
 
 /// The media type of a reference.
@@ -25,83 +25,7 @@ pub const MAX_CONTENT_TYPE_LEN: usize = 4096;
 /// Longest Delivery Service token (decoded bytes).
 pub const MAX_TOKEN_LEN: usize = 512;
 
-/// Why a content type was rejected. [`ContentTypeError::kind`] is stable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ContentTypeError {
-    /// Longer than [`MAX_CONTENT_TYPE_LEN`].
-    #[error("longer than {MAX_CONTENT_TYPE_LEN} bytes ({0})")]
-    TooLong(usize),
-    /// A byte that is not printable US-ASCII, space or tab.
-    #[error("byte {0} is not printable US-ASCII")]
-    NonAscii(usize),
-    /// RFC 2045 syntax violated.
-    #[error("syntax error at byte {pos}: {what}")]
-    Syntax {
-        /// Byte offset.
-        pos: usize,
-        /// What was expected.
-        what: &'static str,
-    },
-    /// Not `message/external-body`.
-    #[error("media type is {0:?}, expected message/external-body")]
-    WrongMediaType(String),
-    /// `access-type` other than `token`.
-    #[error("access-type is {0:?}, expected token")]
-    WrongAccessType(String),
-    /// A parameter given twice.
-    #[error("parameter {0:?} appears more than once")]
-    DuplicateParameter(String),
-    /// A required parameter is absent.
-    #[error("required parameter {0:?} is missing")]
-    MissingParameter(&'static str),
-    /// `name*=` or `name*0=` (RFC 2231) for one of our parameters.
-    #[error("parameter {0:?}: RFC 2231 extended or continued parameters are not supported")]
-    Rfc2231(String),
-    /// Not unpadded base64url.
-    #[error("parameter {0:?} is not unpadded base64url")]
-    BadBase64(&'static str),
-    /// Decoded value of the wrong length for the group's cipher suite.
-    #[error("parameter {param:?} has {got} bytes, the cipher suite needs {expected}")]
-    BadLength {
-        /// Parameter name.
-        param: &'static str,
-        /// Required length.
-        expected: usize,
-        /// Decoded length.
-        got: usize,
-    },
-    /// `token` empty or longer than [`MAX_TOKEN_LEN`] bytes.
-    #[error("token has {0} bytes (allowed 1..={MAX_TOKEN_LEN})")]
-    BadTokenLength(usize),
-    /// Not a decimal number that fits 64 bits.
-    #[error("parameter {0:?} is not a decimal number below 2^64")]
-    BadNumber(&'static str),
-    /// `chunk-size` out of range.
-    #[error("chunk-size {0} is out of range ({MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE})")]
-    BadChunkSize(u64),
-}
-
-impl ContentTypeError {
-    /// A stable name for the kind of defect (used by the vector files and the JS API).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ContentTypeError::TooLong(_) => "TooLong",
-            ContentTypeError::NonAscii(_) => "NonAscii",
-            ContentTypeError::Syntax { .. } => "Syntax",
-            ContentTypeError::WrongMediaType(_) => "WrongMediaType",
-            ContentTypeError::WrongAccessType(_) => "WrongAccessType",
-            ContentTypeError::DuplicateParameter(_) => "DuplicateParameter",
-            ContentTypeError::MissingParameter(_) => "MissingParameter",
-            ContentTypeError::Rfc2231(_) => "Rfc2231",
-            ContentTypeError::BadBase64(_) => "BadBase64",
-            ContentTypeError::BadLength { .. } => "BadLength",
-            ContentTypeError::BadTokenLength(_) => "BadTokenLength",
-            ContentTypeError::BadNumber(_) => "BadNumber",
-            ContentTypeError::BadChunkSize(_) => "BadChunkSize",
-        }
-    }
-}
+pub use crate::error::ContentTypeError;
 
 type CtResult<T> = core::result::Result<T, ContentTypeError>;
 
@@ -363,5 +287,22 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+
+    /// `ContentTypeError` lives in `error.rs` (below every other module), so its messages print
+    /// the limits as numbers: they must be these constants.
+    #[test]
+    fn error_messages_print_the_limits() {
+        assert!(ContentTypeError::TooLong(1).to_string().contains(&MAX_CONTENT_TYPE_LEN.to_string()));
+        assert!(ContentTypeError::BadTokenLength(0).to_string().contains(&format!("1..={MAX_TOKEN_LEN}")));
+        assert!(ContentTypeError::BadChunkSize(1)
+            .to_string()
+            .contains(&format!("({MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE})")));
     }
 }

@@ -18,127 +18,12 @@ use zeroize::Zeroizing;
 
 use crate::aead::Cipher;
 use crate::error::{check_len, Error, Result};
+pub use crate::format::{
+    check_one_shot_len, chunk_aad, chunk_count, chunk_nonce, ciphertext_len, plaintext_len, sealed_chunk_range,
+    ChunkSize, ReadPlan, AAD_LAST, AAD_NOT_LAST, DEFAULT_CHUNK_SIZE, MAX_CHUNKS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
+};
 use crate::schedule::AttachmentKeys;
 use crate::suite::{Hasher, AEAD_NONCE_LEN, AEAD_TAG_LEN};
-
-/// Smallest allowed `chunk-size`.
-pub const MIN_CHUNK_SIZE: u32 = 1024;
-/// Largest allowed `chunk-size` (16 MiB).
-pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
-/// The default `chunk-size` when sending (256 KiB; DESIGN.md §3 has the measurement).
-pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;
-/// At most 2^32 chunks per attachment.
-pub const MAX_CHUNKS: u64 = 1 << 32;
-/// `aad` of every chunk but the last.
-pub const AAD_NOT_LAST: [u8; 1] = [0x00];
-/// `aad` of the last chunk.
-pub const AAD_LAST: [u8; 1] = [0x01];
-
-/// A validated `chunk-size` (plaintext bytes per chunk).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ChunkSize(u32);
-
-impl ChunkSize {
-    /// Checks `MIN_CHUNK_SIZE <= n <= MAX_CHUNK_SIZE`.
-    pub fn new(n: u64) -> Result<Self> {
-        match u32::try_from(n) {
-            Ok(v) if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&v) => Ok(Self(v)),
-            _ => Err(Error::BadChunkSize(n)),
-        }
-    }
-
-    /// `n`, or the default ([`DEFAULT_CHUNK_SIZE`]) when absent.
-    pub fn or_default(n: Option<u32>) -> Result<Self> {
-        n.map_or(Ok(Self::default()), |n| Self::new(u64::from(n)))
-    }
-
-    /// Plaintext bytes per chunk.
-    pub fn get(self) -> u32 {
-        self.0
-    }
-
-    fn plain(self) -> usize {
-        self.0 as usize
-    }
-
-    /// Bytes per sealed (full) chunk: `N + 16`.
-    pub fn sealed(self) -> usize {
-        self.0 as usize + AEAD_TAG_LEN
-    }
-}
-
-impl Default for ChunkSize {
-    fn default() -> Self {
-        Self(DEFAULT_CHUNK_SIZE)
-    }
-}
-
-/// Number of chunks for a plaintext of `plaintext_len` bytes: `max(1, ceil(len / N))`.
-pub fn chunk_count(plaintext_len: u64, cs: ChunkSize) -> Result<u64> {
-    let n = plaintext_len.div_ceil(u64::from(cs.0)).max(1);
-    if n > MAX_CHUNKS {
-        return Err(Error::TooLarge("more than 2^32 chunks"));
-    }
-    Ok(n)
-}
-
-/// Ciphertext length of a plaintext of `plaintext_len` bytes.
-pub fn ciphertext_len(plaintext_len: u64, cs: ChunkSize) -> Result<u64> {
-    let n = chunk_count(plaintext_len, cs)?;
-    plaintext_len.checked_add(n * AEAD_TAG_LEN as u64).ok_or(Error::TooLarge("length overflows"))
-}
-
-/// The plaintext length of a ciphertext of `ciphertext_len` bytes, or
-/// [`Error::BadCiphertextLength`] if no valid chunk sequence has that length.
-pub fn plaintext_len(ciphertext_len: u64, cs: ChunkSize) -> Result<u64> {
-    let sealed = cs.sealed() as u64;
-    let tag = AEAD_TAG_LEN as u64;
-    let bad = Error::BadCiphertextLength(ciphertext_len);
-    if ciphertext_len < tag {
-        return Err(bad);
-    }
-    let n = ciphertext_len.div_ceil(sealed);
-    let last = ciphertext_len - (n - 1) * sealed;
-    // A final chunk carries at least one byte unless it is the only chunk.
-    if last < tag || (last == tag && n > 1) || n > MAX_CHUNKS {
-        return Err(bad);
-    }
-    Ok(ciphertext_len - n * tag)
-}
-
-/// The byte range `[start, end)` of sealed chunk `index` in a ciphertext of `ciphertext_len`
-/// bytes, and whether it is the last chunk (for HTTP Range reads).
-pub fn sealed_chunk_range(index: u64, ciphertext_len: u64, cs: ChunkSize) -> Result<(u64, u64, bool)> {
-    let pl = plaintext_len(ciphertext_len, cs)?;
-    let n = chunk_count(pl, cs)?;
-    if index >= n {
-        return Err(Error::TooLarge("chunk index past the end"));
-    }
-    let start = index * cs.sealed() as u64;
-    let end = (start + cs.sealed() as u64).min(ciphertext_len);
-    Ok((start, end, index + 1 == n))
-}
-
-/// `nonce_i = attachment_nonce XOR BE96(i)`.
-pub fn chunk_nonce(base: &[u8; AEAD_NONCE_LEN], index: u64) -> Result<[u8; AEAD_NONCE_LEN]> {
-    if index >= MAX_CHUNKS {
-        return Err(Error::TooLarge("more than 2^32 chunks"));
-    }
-    let mut n = *base;
-    for (b, i) in n[AEAD_NONCE_LEN - 8..].iter_mut().zip(index.to_be_bytes()) {
-        *b ^= i;
-    }
-    Ok(n)
-}
-
-/// `aad_i`: `0x01` for the last chunk, `0x00` otherwise.
-pub fn chunk_aad(last: bool) -> &'static [u8] {
-    if last {
-        &AAD_LAST
-    } else {
-        &AAD_NOT_LAST
-    }
-}
 
 /// Seals chunk `index` (`chunk` must be `1..=N` bytes, or empty only as the sole chunk),
 /// appending `ciphertext || tag` to `out`.
@@ -174,20 +59,6 @@ pub fn seal_one_shot(keys: &AttachmentKeys, plaintext: &[u8]) -> Result<Vec<u8>>
     let mut out = Vec::with_capacity(plaintext.len() + AEAD_TAG_LEN);
     cipher.seal_into(keys.nonce(), b"", plaintext, &mut out);
     Ok(out)
-}
-
-/// The one-shot form with a declared plaintext size (the reference's `size`): the ciphertext must
-/// be exactly `size + 16` bytes. Checked before any decryption, so that a reference whose `size`
-/// disagrees with the ciphertext fails with [`Error::Truncated`] or [`Error::TrailingData`], as
-/// the chunked form does, instead of releasing a plaintext of another length than announced.
-pub fn check_one_shot_len(ciphertext_len: u64, plaintext_len: Option<u64>) -> Result<()> {
-    let Some(size) = plaintext_len else { return Ok(()) };
-    let expected = size.checked_add(AEAD_TAG_LEN as u64).ok_or(Error::TooLarge("length overflows"))?;
-    match ciphertext_len.cmp(&expected) {
-        core::cmp::Ordering::Less => Err(Error::Truncated("ciphertext shorter than the declared size")),
-        core::cmp::Ordering::Greater => Err(Error::TrailingData),
-        core::cmp::Ordering::Equal => Ok(()),
-    }
 }
 
 /// Opens the one-shot form and checks `Hash(plaintext) == attachment_hash`.
@@ -258,11 +129,6 @@ impl Encryptor {
     pub fn finish(self, out: &mut Vec<u8>) -> Result<()> {
         seal_chunk(&self.cipher, &self.base, self.index, true, &self.buf, out)
     }
-
-    /// Number of chunks sealed so far.
-    pub fn chunks_sealed(&self) -> u64 {
-        self.index
-    }
 }
 
 /// Encrypts a whole in-memory plaintext in chunked v1.
@@ -273,100 +139,6 @@ pub fn seal_chunked(keys: &AttachmentKeys, cs: ChunkSize, plaintext: &[u8]) -> R
     e.update(plaintext, &mut out)?;
     e.finish(&mut out)?;
     Ok(out)
-}
-
-/// The rules of a chunked-v1 reader, without I/O or crypto: which index a sealed chunk has,
-/// whether it must be opened as the last one, and which error a sequence earns. Used by the
-/// synchronous [`Decryptor`] and by the browser's asynchronous (WebCrypto) pipeline alike.
-#[derive(Debug, Clone)]
-pub struct ReadPlan {
-    cs: ChunkSize,
-    index: u64,
-    consumed: u64,
-    expected_chunks: Option<u64>,
-    expected_last_len: Option<usize>,
-}
-
-impl ReadPlan {
-    /// A plan for chunks of `cs`; `plaintext_len` (the reference's `size`) makes truncation and
-    /// trailing data recognisable before any chunk is opened.
-    pub fn new(cs: ChunkSize, plaintext_len: Option<u64>) -> Result<Self> {
-        let (expected_chunks, expected_last_len) = match plaintext_len {
-            None => (None, None),
-            Some(len) => {
-                let n = chunk_count(len, cs)?;
-                let last = len - (n - 1) * u64::from(cs.get());
-                (Some(n), Some(last as usize + AEAD_TAG_LEN))
-            }
-        };
-        Ok(Self { cs, index: 0, consumed: 0, expected_chunks, expected_last_len })
-    }
-
-    /// Bytes of a full sealed chunk (`N + 16`).
-    pub fn sealed_len(&self) -> usize {
-        self.cs.sealed()
-    }
-
-    /// Index of the next chunk.
-    pub fn index(&self) -> u64 {
-        self.index
-    }
-
-    /// A full sealed chunk that more data follows: its index, to open with `last = false`.
-    pub fn not_last(&mut self) -> Result<u64> {
-        let i = self.index;
-        if let Some(n) = self.expected_chunks {
-            if i + 1 >= n {
-                return Err(Error::TrailingData);
-            }
-        }
-        if i + 1 >= MAX_CHUNKS {
-            return Err(Error::TooLarge("more than 2^32 chunks"));
-        }
-        self.index += 1;
-        self.consumed = self.consumed.saturating_add(self.cs.sealed() as u64);
-        Ok(i)
-    }
-
-    /// The input ended with a final piece of `len` bytes: its index, to open with `last = true`,
-    /// or the error the sequence earns.
-    pub fn last(&mut self, len: usize) -> Result<u64> {
-        let i = self.index;
-        let total = self.consumed.saturating_add(len as u64);
-        if len == 0 {
-            return Err(Error::Truncated(if i == 0 { "no ciphertext" } else { "the final chunk is missing" }));
-        }
-        if let Some(n) = self.expected_chunks {
-            if i + 1 < n {
-                return Err(Error::Truncated("fewer chunks than the declared size"));
-            }
-            if Some(len) != self.expected_last_len {
-                return Err(if Some(len) < self.expected_last_len {
-                    Error::Truncated("final chunk shorter than the declared size")
-                } else {
-                    Error::TrailingData
-                });
-            }
-        }
-        if len < AEAD_TAG_LEN {
-            return Err(Error::Truncated("final chunk shorter than an AEAD tag"));
-        }
-        if len == AEAD_TAG_LEN && i > 0 {
-            return Err(Error::BadCiphertextLength(total));
-        }
-        Ok(i)
-    }
-
-    /// The error for chunk `index` whose tag failed when opened with `as_last`;
-    /// `opens_with_other_flag` says whether it opens with the other last-flag: a final chunk
-    /// where more data follows is trailing data, a non-final chunk at the end is truncation.
-    pub fn failure(index: u64, as_last: bool, opens_with_other_flag: bool) -> Error {
-        match (opens_with_other_flag, as_last) {
-            (true, false) => Error::TrailingData,
-            (true, true) => Error::Truncated("the final chunk is missing"),
-            (false, _) => Error::DecryptFailed { chunk: index },
-        }
-    }
 }
 
 /// Incremental chunked-v1 decryptor. Takes ciphertext in pieces of any size, holds at most one
@@ -473,11 +245,6 @@ impl Decryptor {
         }
         out.extend_from_slice(&last);
         Ok(())
-    }
-
-    /// Number of chunks verified so far.
-    pub fn chunks_opened(&self) -> u64 {
-        self.plan.index()
     }
 }
 

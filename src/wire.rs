@@ -87,6 +87,37 @@ pub fn decode_exact<T: tls_codec::Deserialize>(bytes: &[u8]) -> Result<T> {
     Ok(v)
 }
 
+/// The length in bytes (1, 2 or 4) of the MLS variable-length integer (RFC 9420 §2.1.2) that
+/// starts with `first`; `None` for the invalid prefix `0b11`. With [`decode_varint`], a streaming
+/// reader frames `opaque<V>` headers without buffering the content.
+pub fn varint_len(first: u8) -> Option<usize> {
+    match first >> 6 {
+        0 => Some(1),
+        1 => Some(2),
+        2 => Some(4),
+        _ => None,
+    }
+}
+
+/// Decodes exactly one minimally encoded MLS variable-length integer spanning all of `bytes`.
+pub fn decode_varint(bytes: &[u8]) -> Result<u64> {
+    let (&b0, rest) = bytes.split_first().ok_or_else(|| Error::Codec("empty varint".into()))?;
+    let len = varint_len(b0).ok_or_else(|| Error::Codec("invalid varint prefix".into()))?;
+    if bytes.len() != len {
+        return Err(Error::Codec("varint length".into()));
+    }
+    let v = rest.iter().fold(u64::from(b0 & 0x3f), |v, b| (v << 8) | u64::from(*b));
+    let min = match len {
+        1 => 0,
+        2 => 64,
+        _ => 16384,
+    };
+    if v < min {
+        return Err(Error::Codec("non-minimal varint".into()));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +156,20 @@ mod tests {
         // 8-byte varints (0b11 prefix) are invalid in MLS.
         assert!(decode_exact::<UploadAttachmentResponse>(&[0xc0, 0, 0, 0, 0, 0, 0, 1, 0]).is_err());
         assert_eq!(decode_exact::<UploadAttachmentResponse>(&[0x01, 0xff]).unwrap().token.as_slice(), &[0xff]);
+    }
+
+    #[test]
+    fn varints_round_trip_with_vl_header_and_refuse_bad_encodings() {
+        for len in [0usize, 1, 63, 64, 16383, 16384, (1 << 30) - 1] {
+            let h = vl_header(len).unwrap();
+            assert_eq!(varint_len(h[0]), Some(h.len()));
+            assert_eq!(decode_varint(&h).unwrap(), len as u64);
+        }
+        assert_eq!(varint_len(0xc0), None);
+        assert!(decode_varint(&[0x40, 0x01]).is_err(), "non-minimal");
+        assert!(decode_varint(&[0x80, 0, 0x40, 0]).is_ok());
+        assert!(decode_varint(&[0x80, 0, 0x3f, 0xff]).is_err(), "non-minimal 4-byte");
+        assert!(decode_varint(&[0x40]).is_err(), "truncated");
+        assert!(decode_varint(&[]).is_err());
     }
 }

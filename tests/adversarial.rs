@@ -153,7 +153,8 @@ fn client(name: &str, suite: CipherSuite) -> Client {
 fn send(g: &Group, plain: Vec<u8>, cs: Option<u32>, token: &[u8]) -> Sent {
     let cs = cs.map(|n| ChunkSize::new(u64::from(n)).expect("chunk size"));
     let hash = g.attachment_hash(&plain).expect("hash");
-    let p = PendingAttachment::new(g, &hash, plain.len() as u64, cs).expect("derive");
+    let p = PendingAttachment::new(g, &hash, plain.len() as u64, mimi_attachments::Format::from_chunk_size(cs))
+        .expect("derive");
     let ct = match cs {
         Some(cs) => seal_chunked(p.keys(), cs, &plain).expect("seal"),
         None => seal_one_shot(p.keys(), &plain).expect("seal"),
@@ -183,7 +184,9 @@ impl World {
         let o = send(&ag, data(1000, 3), None, b"token-o");
         let o2 = send(&ag, data(1000, 4), None, b"token-o2");
         let hash = ag.attachment_hash(b"never sent").expect("hash");
-        let pending_e1 = PendingAttachment::new(&ag, &hash, 10, Some(ChunkSize::default())).expect("pending");
+        let pending_e1 =
+            PendingAttachment::new(&ag, &hash, 10, mimi_attachments::Format::Chunked(ChunkSize::default()))
+                .expect("pending");
         let msg_a = ag.encrypt_message(a.content_type.as_bytes()).expect("message");
         let GroupEvent::Application { sender, epoch, data: content } = bg.process_message(&msg_a).expect("bob") else {
             panic!("not an application message")

@@ -34,7 +34,13 @@ fn decrypt(r: &AttachmentRef, ct: &[u8]) -> Result<Vec<u8>, &'static str> {
 /// ciphertext (handed over in memory: no network here).
 fn send(group: &Group, plaintext: &[u8], token: &[u8]) -> (String, Vec<u8>) {
     let hash = group.attachment_hash(plaintext).expect("hash");
-    let p = PendingAttachment::new(group, &hash, plaintext.len() as u64, Some(ChunkSize::default())).expect("derive");
+    let p = PendingAttachment::new(
+        group,
+        &hash,
+        plaintext.len() as u64,
+        mimi_attachments::Format::Chunked(ChunkSize::default()),
+    )
+    .expect("derive");
     let ct = seal_chunked(p.keys(), ChunkSize::default(), plaintext).expect("seal");
     let r = p.complete(group, token).expect("complete");
     (r.external_body().to_content_type(), ct)
@@ -137,7 +143,7 @@ fn one_shot_form_and_epoch_change_before_sending() {
     let bg = bob.join_group(&out.welcome.expect("welcome")).expect("join");
     let plain = data(1000, 9);
     let hash = ag.attachment_hash(&plain).expect("hash");
-    let p = PendingAttachment::new(&ag, &hash, 1000, None).expect("derive");
+    let p = PendingAttachment::new(&ag, &hash, 1000, mimi_attachments::Format::OneShot).expect("derive");
     let ct = seal_one_shot(p.keys(), &plain).expect("seal");
     let ct_type = p.complete(&ag, b"tok").expect("complete").external_body().to_content_type();
     assert!(!ct_type.contains("chunk-size"));

@@ -9,10 +9,10 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use futures_util::StreamExt as _;
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use mimi_attachments::stream::ChunkSize;
 use mimi_attachments::web::io::Options;
 use mimi_attachments::web::pipeline::{decrypt_stream, encrypt_stream, hash_input, DIGEST_BUDGET};
 use mimi_attachments::{AttachmentKeys, CipherSuite};
+use mimi_attachments::{ChunkSize, Format};
 use serde_json::Value;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, ReadableStream};
@@ -73,10 +73,10 @@ fn backends(suite: CipherSuite) -> &'static [&'static str] {
     }
 }
 
-fn case(c: &Value) -> (AttachmentKeys, Option<ChunkSize>) {
+fn case(c: &Value) -> (AttachmentKeys, Format) {
     let suite = CipherSuite::from_u16(c["cipher_suite"].as_u64().expect("suite") as u16).expect("suite");
     let keys = AttachmentKeys::from_parts(suite, &h(&c["key"]), &h(&c["nonce"])).expect("keys");
-    (keys, c["chunk_size"].as_u64().map(|n| ChunkSize::new(n).expect("cs")))
+    (keys, Format::from_chunk_size(c["chunk_size"].as_u64().map(|n| ChunkSize::new(n).expect("cs"))))
 }
 
 #[test]
@@ -118,7 +118,7 @@ async fn wrong_hash_is_caught_in_wasm_and_by_webcrypto_digest() {
             let (released, err) = read_until_error(dec).await;
             assert_eq!(err.map(|e| e.0).as_deref(), Some("HashMismatch"), "{name}, size {size:?}");
             let withheld = match format {
-                Some(cs) if !p.is_empty() => (p.len() - 1) % cs.get() as usize + 1,
+                Format::Chunked(cs) if !p.is_empty() => (p.len() - 1) % cs.get() as usize + 1,
                 _ => p.len(),
             };
             assert_eq!(released.len(), p.len() - withheld, "{name}, size {size:?}: the last chunk is withheld");
@@ -148,7 +148,7 @@ async fn invalid_vectors_on_both_backends() {
             assert_eq!(code, expect, "{name} on {backend}");
             // Errors come in stream order, even with several chunks in flight: a failed tag in
             // chunk k releases exactly chunks 0..k, each verified, and names k.
-            if let (Some(cs), "DecryptFailed", Some(k)) = (format, expect, c["chunk"].as_u64()) {
+            if let (Some(cs), "DecryptFailed", Some(k)) = (format.chunk_size(), expect, c["chunk"].as_u64()) {
                 assert_eq!(chunk, Some(k as f64), "{name} on {backend}: the error's chunk");
                 assert_eq!(released.len() as u64, k * u64::from(cs.get()), "{name} on {backend}: bytes released");
             }
@@ -163,18 +163,19 @@ async fn encrypt_resumes_at_any_ciphertext_offset() {
     let keys = AttachmentKeys::from_parts(CipherSuite::ALL[0], &[3; 16], &[4; 12]).expect("keys");
     let cs = ChunkSize::new(1024).expect("cs");
     let p: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-    let full = read_all(encrypt_stream(keys.clone(), Some(cs), blob(&p), opts("webcrypto")).expect("enc"))
+    let full = read_all(encrypt_stream(keys.clone(), Format::Chunked(cs), blob(&p), opts("webcrypto")).expect("enc"))
         .await
         .expect("full");
     for offset in [0usize, 1, 1039, 1040, 1041, 3000, full.len() - 1, full.len()] {
         let o = Object::new();
         Reflect::set(&o, &"offset".into(), &(offset as f64).into()).expect("set");
-        let s = encrypt_stream(keys.clone(), Some(cs), blob(&p), Options::from_js(&o).expect("opts")).expect("enc");
+        let s = encrypt_stream(keys.clone(), Format::Chunked(cs), blob(&p), Options::from_js(&o).expect("opts"))
+            .expect("enc");
         assert_eq!(read_all(s).await.expect("tail"), full[offset..], "offset {offset}");
     }
     let o = Object::new();
     Reflect::set(&o, &"offset".into(), &((full.len() + 1) as f64).into()).expect("set");
-    let r = encrypt_stream(keys, Some(cs), blob(&p), Options::from_js(&o).expect("opts"));
+    let r = encrypt_stream(keys, Format::Chunked(cs), blob(&p), Options::from_js(&o).expect("opts"));
     assert_eq!(r.err().map(|e| e.code()), Some("InvalidArgument"));
 }
 

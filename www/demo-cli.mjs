@@ -1,16 +1,34 @@
 // A command-line walk through the package's JS API, over the `--target web` build in pkg/,
 // loaded the way a bundler-less web page loads it (init with the .wasm bytes).
-//
-//   node www/demo-cli.mjs [FILE]     encrypt FILE (default: 3 MiB of random bytes) as a sender
-//                                    would, print the reference, then decrypt it as a receiver
-//   node www/demo-cli.mjs --self-test
-import { readFileSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import init, * as mimi from "../pkg/mimi_attachments.js";
 
-const wasm = readFileSync(fileURLToPath(new URL("../pkg/mimi_attachments_bg.wasm", import.meta.url)));
-await init({ module_or_path: wasm });
+const USAGE = `Usage: node www/demo-cli.mjs [FILE | --self-test | --help]
+
+  FILE         encrypt FILE as a sender would (chunked v1, 256 KiB chunks), print the
+               message/external-body reference, then decrypt it as a receiver and compare
+  (no FILE)    the same with 3 MiB of random bytes
+  --self-test  round trips and error codes; prints "test result: ok. N passed; 0 failed"
+  --help       this text
+
+Needs the package built into pkg/: wasm-pack build --target web --out-dir pkg`;
+
+const arg = process.argv[2];
+const fail = (msg) => { console.error(`demo-cli: ${msg}`); process.exit(2); };
+if (arg === "--help" || arg === "-h") { console.log(USAGE); process.exit(0); }
+if (arg?.startsWith("-") && arg !== "--self-test") fail(`unknown option ${arg} (see --help)`);
+if (process.argv.length > 3) fail("one FILE at most (see --help)");
+let input = null;
+if (arg && arg !== "--self-test") {
+  try { input = readFileSync(arg); } catch (e) {
+    fail(e.code === "ENOENT" ? `no such file: ${arg}` : e.code === "EISDIR" ? `${arg} is a directory` : `cannot read ${arg}: ${e.message}`);
+  }
+}
+const wasmPath = fileURLToPath(new URL("../pkg/mimi_attachments_bg.wasm", import.meta.url));
+if (!existsSync(wasmPath)) fail("pkg/ is not built: run wasm-pack build --target web --out-dir pkg (or bash scripts/demo.sh)");
+const { default: init, ...mimi } = await import("../pkg/mimi_attachments.js");
+await init({ module_or_path: readFileSync(wasmPath) });
 
 const SUITE = 1; // MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
 const hex = (b) => Buffer.from(b).toString("hex");
@@ -42,7 +60,7 @@ function receive(contentType, ciphertext, exporterSecret, senderIndex) {
 
 const exporterSecret = randomBytes(32); // an MLS epoch's exporter_secret, shared by the group
 
-if (process.argv[2] === "--self-test") {
+if (arg === "--self-test") {
   let passed = 0;
   const check = (cond, what) => { if (!cond) { console.error("FAILED:", what); console.log(`test result: FAILED. ${passed} passed; 1 failed`); process.exit(1); } passed++; };
   const codeOf = (f) => { try { f(); return "no error"; } catch (e) { return e instanceof Error && e.name === "MimiAttachmentsError" ? e.code : `not a MimiAttachmentsError: ${e}`; } };
@@ -59,8 +77,7 @@ if (process.argv[2] === "--self-test") {
   check(codeOf(() => new mimi.ChunkEncryptor(mimi.AttachmentKeys.fromParts(1, new Uint8Array(16), new Uint8Array(12)), 10)) === "BadChunkSize", "chunk size");
   console.log(`test result: ok. ${passed} passed; 0 failed`);
 } else {
-  const path = process.argv[2];
-  const data = path ? readFileSync(path) : randomBytes(3 << 20);
+  const data = input ?? randomBytes(3 << 20);
   const t0 = performance.now();
   const { contentType, ciphertext } = send(data, exporterSecret, 0);
   const t1 = performance.now();

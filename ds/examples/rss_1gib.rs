@@ -77,7 +77,7 @@ async fn main() {
     });
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(&bin)
-        .args(["--listen", "127.0.0.1:0", "--max-file-bytes", "2147483648", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--dev-identity", "--max-file-bytes", "2147483648", "--data-dir"])
         .arg(dir.path())
         .env("MIMI_DS_LOG", "warn")
         .stdout(Stdio::piped())
@@ -105,7 +105,17 @@ async fn main() {
         .build();
     let group = MlsGroup::new(&provider, &signer, &cfg, cred).unwrap();
     let gi = group.export_group_info(provider.crypto(), &signer, true).unwrap().tls_serialize_detached().unwrap();
-    assert_eq!(http.post(format!("{base}/v1/groups")).body(gi).send().await.unwrap().status(), 201);
+    let login: serde_json::Value = http
+        .post(format!("{base}/v1/dev/login"))
+        .json(&serde_json::json!({ "client": "alice" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    assert_eq!(http.post(format!("{base}/v1/groups")).bearer_auth(token).body(gi).send().await.unwrap().status(), 201);
     let me = Me {
         signer,
         gid: group.group_id().as_slice().to_vec(),

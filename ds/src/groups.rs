@@ -20,6 +20,8 @@ use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 
+use sha2::Digest as _;
+
 use crate::meta::{MetaStore, StoredGroup};
 
 /// Why a group operation failed.
@@ -46,7 +48,38 @@ pub enum GroupError {
     /// The metadata store's disk is full.
     #[error("storage: disk full")]
     DiskFull,
+    /// The registering client may not register this group (namespace or credential).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A registry limit (all groups, or this client's groups) is reached.
+    #[error("limit: {0}")]
+    Limit(String),
+    /// The disputed commit cannot be rolled back any more.
+    #[error("cannot roll back: {0}")]
+    NotDisputable(String),
 }
+
+/// The group-id rule that keeps ids unsquattable: a readable (UTF-8) id must be namespaced as
+/// `<owner>/<name>` by the registering client; a binary id must be at least
+/// [`MIN_RANDOM_GROUP_ID_LEN`] bytes (clients draw it at random, as openmls does by default).
+pub fn check_group_id(group_id: &[u8], owner: &[u8]) -> Result<(), GroupError> {
+    match std::str::from_utf8(group_id) {
+        Ok(text) => match text.split_once('/') {
+            Some((ns, name)) if ns.as_bytes() == owner && !name.is_empty() => Ok(()),
+            Some(_) => Err(GroupError::Forbidden(
+                "this group id is in another client's namespace (readable ids are \"<client id>/<name>\")".into(),
+            )),
+            None => {
+                Err(bad("a readable group id must be namespaced \"<your client id>/<name>\" (or use 16+ random bytes)"))
+            }
+        },
+        Err(_) if group_id.len() >= MIN_RANDOM_GROUP_ID_LEN => Ok(()),
+        Err(_) => Err(bad(format!("a binary group id must be at least {MIN_RANDOM_GROUP_ID_LEN} random bytes"))),
+    }
+}
+
+/// Smallest group id accepted without a namespace: 16 bytes, as openmls draws at random.
+pub const MIN_RANDOM_GROUP_ID_LEN: usize = 16;
 
 /// A metadata error as a [`GroupError`] (a full disk stays recognisable: 507, not 500).
 fn storage(e: rusqlite::Error) -> GroupError {
@@ -77,8 +110,17 @@ pub struct LeafKey {
 pub enum LookupError {
     /// The group is unknown or the leaf is not a member.
     NotMember,
-    /// The signed epoch is too old (or in the future).
-    StaleEpoch,
+}
+
+/// The keys that may verify a request, and whether the signed epoch is acceptable. A caller is
+/// told `StaleEpoch` only after its signature verified with one of `keys`, so an unauthenticated
+/// caller learns nothing about a group.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// Candidate keys (the leaf now, and as it was in the previous epoch).
+    pub keys: Vec<LeafKey>,
+    /// The signed epoch is not accepted (too old, or in the future).
+    pub stale: bool,
 }
 
 struct PrevEpoch {
@@ -91,6 +133,34 @@ struct Tracked {
     provider: OpenMlsRustCrypto,
     group: PublicGroup,
     prev: Option<PrevEpoch>,
+    /// The persisted state of the current epoch.
+    stored: StoredGroup,
+    /// The last commit, while it can still be disputed ([`Groups::reject_commit`]).
+    last: Option<LastCommit>,
+}
+
+/// What is needed to undo the last commit.
+struct LastCommit {
+    /// The state before the commit.
+    before: StoredGroup,
+    /// Leaves before the commit.
+    leaves: HashMap<u32, LeafKey>,
+    /// The committer's leaf.
+    committer: u32,
+    /// SHA-256 of the commit message as relayed.
+    commit_hash: [u8; 32],
+    /// A member of the previous epoch other than the committer has since authenticated in the
+    /// new epoch, i.e. processed the commit successfully: it can no longer be disputed.
+    confirmed: bool,
+}
+
+/// Limits checked when a group is registered.
+#[derive(Debug, Clone, Copy)]
+pub struct RegisterLimits {
+    /// Most groups the DS tracks (the registry bound).
+    pub max_groups: usize,
+    /// Most groups one client may register.
+    pub per_client: usize,
 }
 
 /// Outcome of an accepted handshake message.
@@ -235,7 +305,7 @@ impl Groups {
             }
             None => None,
         };
-        map.insert(group_id.to_vec(), Tracked { provider, group, prev });
+        map.insert(group_id.to_vec(), Tracked { provider, group, prev, stored: g, last: None });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Tracked>> {
@@ -253,7 +323,7 @@ impl Groups {
         for g in stored {
             match build(&g.group_info, &g.ratchet_tree) {
                 Ok((provider, group)) => {
-                    map.insert(g.group_id, Tracked { provider, group, prev: None });
+                    map.insert(g.group_id.clone(), Tracked { provider, group, prev: None, stored: g, last: None });
                 }
                 Err(e) => {
                     failed += 1;
@@ -266,7 +336,18 @@ impl Groups {
 
     /// Registers a group from `MlsMessage(GroupInfo)`, optionally followed by a `RatchetTree`
     /// (otherwise the GroupInfo's ratchet_tree extension is used). Returns the group id.
-    pub fn register(&self, meta: &dyn MetaStore, body: &[u8]) -> Result<(Vec<u8>, u64), GroupError> {
+    ///
+    /// The GroupInfo must be signed by a leaf whose credential identity is `owner` (the
+    /// authenticated client), and the group id must be at least [`MIN_RANDOM_GROUP_ID_LEN`] bytes
+    /// (random) or start with `owner` followed by `/` (namespaced), so nobody can take a group id
+    /// another client will use.
+    pub fn register(
+        &self,
+        meta: &dyn MetaStore,
+        body: &[u8],
+        owner: &[u8],
+        limits: RegisterLimits,
+    ) -> Result<(Vec<u8>, u64), GroupError> {
         let mut r = body;
         let (msg, raw_gi) = read_message(&mut r)?;
         let vgi = match msg.extract() {
@@ -290,21 +371,37 @@ impl Groups {
         if group_id.len() > MAX_GROUP_ID_LEN {
             return Err(bad(format!("group id longer than {MAX_GROUP_ID_LEN} bytes")));
         }
+        check_group_id(&group_id, owner)?;
+        let signer = group_info_signer(raw_gi).ok_or_else(|| bad("GroupInfo signer"))?;
+        let signer_id = group.leaf(LeafNodeIndex::new(signer)).map(|l| l.credential().serialized_content().to_vec());
+        if signer_id.as_deref() != Some(owner) {
+            return Err(GroupError::Forbidden("the GroupInfo must be signed by the registering client's leaf".into()));
+        }
         let epoch = group.group_context().epoch().as_u64();
         let stored = StoredGroup {
             group_id: group_id.clone(),
             epoch,
             group_info: raw_gi.to_vec(),
             ratchet_tree: tls(&group.export_ratchet_tree())?,
+            owner: owner.to_vec(),
         };
         let mut map = self.lock();
         if map.contains_key(&group_id) {
             return Err(GroupError::Exists);
         }
+        if map.len() >= limits.max_groups {
+            return Err(GroupError::Limit(format!("the DS tracks its maximum of {} groups", limits.max_groups)));
+        }
+        if map.values().filter(|t| t.stored.owner == owner).count() >= limits.per_client {
+            return Err(GroupError::Limit(format!(
+                "this client registered its maximum of {} groups",
+                limits.per_client
+            )));
+        }
         if !meta.insert_group(&stored).map_err(storage)? {
             return Err(GroupError::Exists);
         }
-        map.insert(group_id.clone(), Tracked { provider, group, prev: None });
+        map.insert(group_id.clone(), Tracked { provider, group, prev: None, stored, last: None });
         Ok((group_id, epoch))
     }
 
@@ -322,13 +419,7 @@ impl Groups {
     ///   rejected at once).
     /// * `allow_old`: any older epoch, verified against the current leaf (used to fetch the
     ///   relay queue to catch up).
-    pub fn lookup(
-        &self,
-        group_id: &[u8],
-        epoch: u64,
-        leaf_index: u32,
-        allow_old: bool,
-    ) -> Result<Vec<LeafKey>, LookupError> {
+    pub fn lookup(&self, group_id: &[u8], epoch: u64, leaf_index: u32, allow_old: bool) -> Result<Lookup, LookupError> {
         self.refresh(group_id);
         let map = self.lock();
         let t = map.get(group_id).ok_or(LookupError::NotMember)?;
@@ -337,10 +428,10 @@ impl Groups {
         let current =
             t.group.leaf(LeafNodeIndex::new(leaf_index)).map(|l| leaf_key(scheme, l)).ok_or(LookupError::NotMember)?;
         if epoch == current_epoch {
-            return Ok(vec![current]);
+            return Ok(Lookup { keys: vec![current], stale: false });
         }
         if epoch > current_epoch {
-            return Err(LookupError::StaleEpoch);
+            return Ok(Lookup { keys: vec![current], stale: true });
         }
         let mut keys = Vec::new();
         if let Some(prev) = &t.prev {
@@ -353,12 +444,88 @@ impl Groups {
                 }
             }
         }
-        if allow_old || !keys.is_empty() {
-            // The current key also verifies a member that did not change its key.
-            keys.push(current);
-            return Ok(keys);
+        let stale = !allow_old && keys.is_empty();
+        // The current key also verifies a member that did not change its key.
+        keys.push(current);
+        Ok(Lookup { keys, stale })
+    }
+
+    /// Records that `leaf` authenticated in the current epoch: if it held the same credential
+    /// before the last commit and is not its committer, the commit is confirmed (no longer
+    /// disputable).
+    pub fn note_current_epoch_use(&self, group_id: &[u8], epoch: u64, leaf: u32, key: &LeafKey) {
+        let mut map = self.lock();
+        let Some(t) = map.get_mut(group_id) else { return };
+        if t.group.group_context().epoch().as_u64() != epoch {
+            return;
         }
-        Err(LookupError::StaleEpoch)
+        if let Some(last) = &mut t.last {
+            if !last.confirmed && leaf != last.committer {
+                if let Some(before) = last.leaves.get(&leaf) {
+                    if before.credential == key.credential {
+                        last.confirmed = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the leaf `leaf` still holds the credential `credential` in the current tree (for
+    /// requests that ran while a commit was processed, e.g. a long upload).
+    pub fn still_member(&self, group_id: &[u8], leaf: u32, credential: &[u8]) -> bool {
+        let map = self.lock();
+        let Some(t) = map.get(group_id) else { return false };
+        let scheme = t.group.ciphersuite().signature_algorithm();
+        t.group.leaf(LeafNodeIndex::new(leaf)).map(|l| leaf_key(scheme, l).credential == credential).unwrap_or(false)
+    }
+
+    /// The key of `leaf` in the epoch before the last commit, if that commit can still be
+    /// disputed and `epoch` is that previous epoch.
+    pub fn disputable_key(&self, group_id: &[u8], epoch: u64, leaf: u32) -> Option<LeafKey> {
+        let map = self.lock();
+        let t = map.get(group_id)?;
+        let last = t.last.as_ref()?;
+        if last.before.epoch != epoch || last.confirmed || leaf == last.committer {
+            return None;
+        }
+        last.leaves.get(&leaf).cloned()
+    }
+
+    /// Rolls the group back to the epoch before its last commit, because a member of that epoch
+    /// (`reporter`, verified by the caller with [`Groups::disputable_key`]) rejected the commit
+    /// whose relayed bytes hash to `commit_hash`. Refused once the commit is confirmed, when the
+    /// group has moved on, or for another commit. Returns the restored epoch.
+    pub fn reject_commit(
+        &self,
+        meta: &dyn MetaStore,
+        group_id: &[u8],
+        reporter: u32,
+        commit_hash: &[u8],
+    ) -> Result<u64, GroupError> {
+        let mut map = self.lock();
+        let t = map.get_mut(group_id).ok_or(GroupError::UnknownGroup)?;
+        let Some(last) = &t.last else {
+            return Err(GroupError::NotDisputable("no commit to dispute".into()));
+        };
+        if last.confirmed {
+            return Err(GroupError::NotDisputable("another member already worked in the new epoch".into()));
+        }
+        if last.committer == reporter {
+            return Err(GroupError::NotDisputable("the committer cannot dispute its own commit".into()));
+        }
+        if last.commit_hash.as_slice() != commit_hash {
+            return Err(GroupError::NotDisputable("not the group's last commit".into()));
+        }
+        let before = last.before.clone();
+        let (provider, group) = build(&before.group_info, &before.ratchet_tree)?;
+        meta.set_group(&before).map_err(storage)?;
+        t.provider = provider;
+        t.group = group;
+        t.stored = before;
+        // Requests signed in the disputed epoch are refused from now on (its leaves are gone).
+        t.prev = None;
+        t.last = None;
+        Ok(t.stored.epoch)
     }
 
     /// Processes a handshake message: `MlsMessage(PublicMessage proposal)`, or
@@ -447,6 +614,7 @@ impl Groups {
                         epoch: t.group.group_context().epoch().as_u64(),
                         group_info: raw_gi.to_vec(),
                         ratchet_tree: new_tree,
+                        owner: t.stored.owner.clone(),
                     })
                 })();
                 let stored = match check {
@@ -474,6 +642,13 @@ impl Groups {
                         meta.push_welcome(id, w).map_err(storage)?;
                     }
                 }
+                t.last = Some(LastCommit {
+                    before: std::mem::replace(&mut t.stored, stored.clone()),
+                    leaves: before.clone(),
+                    committer,
+                    commit_hash: sha2::Sha256::digest(raw_msg).into(),
+                    confirmed: false,
+                });
                 t.prev = Some(PrevEpoch { epoch: current_epoch, leaves: before, until: Instant::now() + self.grace });
                 Ok(HandshakeOutcome {
                     seq,
@@ -485,11 +660,8 @@ impl Groups {
         }
     }
 
-    fn rollback(&self, meta: &dyn MetaStore, t: &mut Tracked) -> Result<(), GroupError> {
-        let gid = t.group.group_id().as_slice().to_vec();
-        let stored = meta.load_groups().map_err(storage)?;
-        let g = stored.into_iter().find(|g| g.group_id == gid).ok_or(GroupError::UnknownGroup)?;
-        let (provider, group) = build(&g.group_info, &g.ratchet_tree)?;
+    fn rollback(&self, _meta: &dyn MetaStore, t: &mut Tracked) -> Result<(), GroupError> {
+        let (provider, group) = build(&t.stored.group_info, &t.stored.ratchet_tree)?;
         t.provider = provider;
         t.group = group;
         Ok(())

@@ -15,9 +15,12 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod groups;
+pub mod identity;
+pub mod limits;
 pub mod meta;
 pub mod reqauth;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod www;
 
@@ -31,105 +34,12 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
 pub use config::{Config, DeletePolicy, LogFormat};
+pub use state::App;
 
 use blob::{BlobStore, FsBlobStore};
 use groups::Groups;
-use meta::{GroupQuota, MetaStore, SqliteMeta};
-use reqauth::{now_ms, NonceCache};
-
-/// The shared state of a running DS.
-pub struct App {
-    /// Configuration.
-    pub cfg: Config,
-    /// Metadata store.
-    pub meta: Arc<dyn MetaStore>,
-    /// Attachment bytes.
-    pub blobs: Arc<dyn BlobStore>,
-    /// Tracked MLS groups.
-    pub groups: Groups,
-    /// Signature verification.
-    pub crypto: RustCrypto,
-    /// Replay cache.
-    pub nonces: NonceCache,
-    /// Uploads with a request in flight.
-    pub busy: Mutex<HashSet<String>>,
-    /// Woken on every new relayed message.
-    pub notify: Notify,
-    /// Static directories (`--www`, `--www-pkg`).
-    pub www: www::StaticRoots,
-}
-
-impl App {
-    /// The group quota from the configuration.
-    pub fn quota(&self) -> GroupQuota {
-        GroupQuota { bytes: self.cfg.group_quota_bytes, count: self.cfg.group_quota_count }
-    }
-
-    /// Removes expired attachments (and their bytes once unreferenced) and expired uploads.
-    /// Returns (attachments, uploads) removed.
-    pub async fn sweep(&self) -> std::io::Result<(usize, usize)> {
-        let now = now_ms();
-        let expired = self.meta.expired_attachments(now).map_err(std::io::Error::other)?;
-        let n_att = expired.len();
-        for th in expired {
-            if let Some(blob) = self.meta.delete_attachment(&th).map_err(std::io::Error::other)? {
-                self.blobs.delete_blob(&blob).await?;
-            }
-        }
-        let ups = self.meta.expired_uploads(now).map_err(std::io::Error::other)?;
-        let mut n_up = 0;
-        for id in ups {
-            if api::BusyGuard::try_new(self, &id).is_none() {
-                continue; // a request is writing it right now; next sweep
-            }
-            self.meta.delete_upload(&id).map_err(std::io::Error::other)?;
-            self.blobs.discard_staging(&id).await?;
-            n_up += 1;
-        }
-        Ok((n_att, n_up))
-    }
-
-    /// Crash recovery at startup: one-shot uploads are dropped, resumable uploads are made
-    /// consistent with their durable offset, and orphaned files are removed.
-    async fn recover(&self) -> std::io::Result<()> {
-        let uploads = self.meta.all_uploads().map_err(std::io::Error::other)?;
-        let mut live: HashSet<String> = HashSet::new();
-        for u in uploads {
-            if !u.resumable {
-                self.meta.delete_upload(&u.id).map_err(std::io::Error::other)?;
-                self.blobs.discard_staging(&u.id).await?;
-                continue;
-            }
-            let mut len = self.blobs.staging_len(&u.id).await?;
-            if len.is_none() && self.blobs.blob_exists(&u.id).await? {
-                // Killed between the rename and the metadata commit: undo the rename.
-                self.blobs.restore_staging(&u.id).await?;
-                len = self.blobs.staging_len(&u.id).await?;
-            }
-            let len = len.unwrap_or(0);
-            if len < u.offset {
-                // Cannot happen with fsync-before-commit, but never claim bytes we lack.
-                tracing::warn!(upload = %u.id, "staging shorter than its offset; resetting");
-                self.meta.set_upload_offset(&u.id, len).map_err(std::io::Error::other)?;
-            }
-            // Bytes past the offset are cut when the upload is next opened.
-            live.insert(u.id);
-        }
-        for id in self.blobs.list_staging().await? {
-            if !live.contains(&id) {
-                self.blobs.discard_staging(&id).await?;
-            }
-        }
-        let blobs: HashSet<String> = self.meta.blob_ids().map_err(std::io::Error::other)?.into_iter().collect();
-        for id in self.blobs.list_blobs().await? {
-            if !blobs.contains(&id) {
-                tracing::info!(blob = %id, "removing orphaned blob");
-                self.blobs.delete_blob(&id).await?;
-            }
-        }
-        Ok(())
-    }
-}
+use meta::{MetaStore, SqliteMeta};
+use reqauth::NonceCache;
 
 /// Why the DS could not start.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +53,9 @@ pub enum StartError {
     /// Group restore.
     #[error("groups: {0}")]
     Groups(#[from] groups::GroupError),
+    /// Client identity configuration.
+    #[error("{0}")]
+    Identity(#[from] identity::IdentityError),
 }
 
 /// A running DS.
@@ -179,6 +92,7 @@ impl RunningDs {
 
 /// Opens the storage under `cfg.data_dir`, recovers, binds `cfg.listen` and serves.
 pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
+    let identity = identity::Identity::from_config(cfg.dev_identity, cfg.token_secret_file.as_deref())?;
     let www = www::StaticRoots::open(cfg.www.as_deref(), cfg.www_pkg.as_deref())?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let meta: Arc<dyn MetaStore> = match &cfg.meta {
@@ -208,7 +122,16 @@ pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
         busy: Mutex::new(HashSet::new()),
         notify: Notify::new(),
         www,
+        identity,
+        register_limit: limits::RateLimiter::new(cfg.register_per_min, cfg.register_per_min),
+        claim_limit: limits::RateLimiter::new(cfg.claim_per_min, cfg.claim_per_min),
     });
+    if app.identity.is_dev() {
+        tracing::warn!(
+            "DEVELOPMENT IDENTITY MODE: POST /v1/dev/login issues a token for any client name; \
+             anyone can impersonate anyone. Never use --dev-identity in production."
+        );
+    }
     if app.meta.is_shared() {
         // Other replicas' uploads are in flight: no start-up recovery (expiry cleans up after
         // a replica that died), and long polls wake on every replica's appends.

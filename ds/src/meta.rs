@@ -21,6 +21,9 @@ pub struct StoredGroup {
     pub group_info: Vec<u8>,
     /// `RatchetTree` bytes.
     pub ratchet_tree: Vec<u8>,
+    /// The client (bearer-token identity) that registered the group; empty for groups stored
+    /// before owners were recorded.
+    pub owner: Vec<u8>,
 }
 
 /// An upload in progress (resumable or one-shot); its `total` is reserved against the quota.
@@ -59,13 +62,19 @@ pub struct AttachmentRow {
     pub expires_ms: u64,
 }
 
-/// Quota limits of a group.
+/// Quota limits checked when bytes are reserved: the target group's, and the uploading
+/// client's over all its groups (the client is the uploader credential, `UploadRow::uploader` /
+/// `AttachmentRow::uploader`).
 #[derive(Debug, Clone, Copy)]
 pub struct GroupQuota {
-    /// Maximum bytes of attachments and reserved uploads.
+    /// Maximum bytes of attachments and reserved uploads of the group.
     pub bytes: u64,
-    /// Maximum number of attachments and uploads in progress.
+    /// Maximum number of attachments and uploads in progress of the group.
     pub count: u64,
+    /// Maximum bytes of attachments and reserved uploads of one uploader, over all groups.
+    pub client_bytes: u64,
+    /// Maximum number of attachments and uploads in progress of one uploader.
+    pub client_count: u64,
 }
 
 /// Outcome of a quota-checked insert.
@@ -77,6 +86,10 @@ pub enum Reserve {
     OverBytes,
     /// The group's count quota would be exceeded.
     OverCount,
+    /// The uploader's byte quota (over all its groups) would be exceeded.
+    OverClientBytes,
+    /// The uploader's count quota would be exceeded.
+    OverClientCount,
     /// The source does not exist (copy).
     Missing,
 }
@@ -87,22 +100,27 @@ pub trait MetaStore: Send + Sync + 'static {
     fn load_groups(&self) -> MetaResult<Vec<StoredGroup>>;
     /// Inserts a new group; false if it exists.
     fn insert_group(&self, g: &StoredGroup) -> MetaResult<bool>;
+    /// Replaces a group's state without relaying anything (a rolled-back commit).
+    fn set_group(&self, g: &StoredGroup) -> MetaResult<()>;
     /// Replaces a group's state and appends `message` (the commit) to its relay queue.
     fn update_group(&self, g: &StoredGroup, message: &[u8]) -> MetaResult<u64>;
     /// Appends a message to the group's relay queue; returns its sequence number (from 1).
     fn append_message(&self, group_id: &[u8], data: &[u8]) -> MetaResult<u64>;
     /// Messages with sequence number > `after`, oldest first.
     fn messages_after(&self, group_id: &[u8], after: u64, limit: u32) -> MetaResult<Vec<(u64, Vec<u8>)>>;
-    /// Stores a key package for `client_id`.
-    fn push_key_package(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()>;
-    /// Removes and returns the oldest key package of `client_id`.
+    /// Stores a key package for `client_id` unless it already has `max`; false if full.
+    /// `last_resort`: it carries the `last_resort` extension.
+    fn push_key_package(&self, client_id: &[u8], data: &[u8], last_resort: bool, max: u64) -> MetaResult<bool>;
+    /// Removes and returns the oldest ordinary key package of `client_id`; if none is left, returns
+    /// its newest last-resort key package **without removing it** (last-resort key packages may be
+    /// reused, RFC 9420 §16.8 and the `last_resort` extension), so claims never drain a client.
     fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>>;
     /// Stores a Welcome for `client_id`.
     fn push_welcome(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()>;
     /// Removes and returns the oldest Welcome of `client_id`.
     fn pop_welcome(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>>;
 
-    /// Inserts an upload if the group's quota allows its `total`.
+    /// Inserts an upload if the group's and the uploader's quotas allow its `total`.
     fn reserve_upload(&self, u: &UploadRow, q: GroupQuota) -> MetaResult<Reserve>;
     /// An upload by id.
     fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>>;
@@ -118,7 +136,8 @@ pub trait MetaStore: Send + Sync + 'static {
     fn get_attachment(&self, token_hash: &[u8]) -> MetaResult<Option<AttachmentRow>>;
     /// Deletes an attachment; returns the blob id when its last reference went away.
     fn delete_attachment(&self, token_hash: &[u8]) -> MetaResult<Option<String>>;
-    /// Creates `a` sharing the blob of `src_token_hash` if the target group's quota allows.
+    /// Creates `a` sharing the blob of `src_token_hash` if the target group's and the new
+    /// uploader's (`a.uploader`) quotas allow.
     fn copy_attachment(&self, src_token_hash: &[u8], a: &AttachmentRow, q: GroupQuota) -> MetaResult<Reserve>;
     /// Token hashes of attachments expired at `now_ms`.
     fn expired_attachments(&self, now_ms: u64) -> MetaResult<Vec<Vec<u8>>>;
@@ -171,15 +190,18 @@ const SCHEMA: &str = "
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=FULL;
 PRAGMA foreign_keys=ON;
-CREATE TABLE IF NOT EXISTS groups(group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, group_info BLOB NOT NULL, ratchet_tree BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS groups(group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, group_info BLOB NOT NULL, ratchet_tree BLOB NOT NULL, owner BLOB NOT NULL DEFAULT x'');
 CREATE TABLE IF NOT EXISTS messages(group_id BLOB NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(group_id, seq));
-CREATE TABLE IF NOT EXISTS key_packages(id INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS key_packages(id INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL, data BLOB NOT NULL, last_resort INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS welcomes(id INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, group_id BLOB NOT NULL, uploader BLOB NOT NULL, total INTEGER NOT NULL, offset INTEGER NOT NULL, resumable INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS blobs(id TEXT PRIMARY KEY, size INTEGER NOT NULL, refcount INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS attachments(token_hash BLOB PRIMARY KEY, group_id BLOB NOT NULL, blob_id TEXT NOT NULL REFERENCES blobs(id), size INTEGER NOT NULL, uploader BLOB NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS attachments_group ON attachments(group_id);
 CREATE INDEX IF NOT EXISTS uploads_group ON uploads(group_id);
+CREATE INDEX IF NOT EXISTS attachments_uploader ON attachments(uploader);
+CREATE INDEX IF NOT EXISTS uploads_uploader ON uploads(uploader);
+CREATE INDEX IF NOT EXISTS key_packages_client ON key_packages(client_id);
 ";
 
 fn i(v: u64) -> i64 {
@@ -203,13 +225,34 @@ fn usage_of(c: &Connection, group_id: &[u8]) -> MetaResult<(u64, u64)> {
     Ok((u(ab).saturating_add(u(ub)), u(ac).saturating_add(u(uc))))
 }
 
-fn check_quota(c: &Connection, group_id: &[u8], add: u64, q: GroupQuota) -> MetaResult<Reserve> {
+fn usage_of_uploader(c: &Connection, uploader: &[u8]) -> MetaResult<(u64, u64)> {
+    let (ab, ac): (i64, i64) = c.query_row(
+        "SELECT COALESCE(SUM(size),0), COUNT(*) FROM attachments WHERE uploader=?1",
+        params![uploader],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (ub, uc): (i64, i64) = c.query_row(
+        "SELECT COALESCE(SUM(total),0), COUNT(*) FROM uploads WHERE uploader=?1",
+        params![uploader],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((u(ab).saturating_add(u(ub)), u(ac).saturating_add(u(uc))))
+}
+
+fn check_quota(c: &Connection, group_id: &[u8], uploader: &[u8], add: u64, q: GroupQuota) -> MetaResult<Reserve> {
     let (bytes, count) = usage_of(c, group_id)?;
     if count.saturating_add(1) > q.count {
         return Ok(Reserve::OverCount);
     }
     if bytes.saturating_add(add) > q.bytes {
         return Ok(Reserve::OverBytes);
+    }
+    let (bytes, count) = usage_of_uploader(c, uploader)?;
+    if count.saturating_add(1) > q.client_count {
+        return Ok(Reserve::OverClientCount);
+    }
+    if bytes.saturating_add(add) > q.client_bytes {
+        return Ok(Reserve::OverClientBytes);
     }
     Ok(Reserve::Ok)
 }
@@ -232,6 +275,17 @@ impl SqliteMeta {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // Databases from before group owners were recorded.
+        let has_owner: bool =
+            conn.prepare("SELECT 1 FROM pragma_table_info('groups') WHERE name='owner'")?.exists([])?;
+        if !has_owner {
+            conn.execute_batch("ALTER TABLE groups ADD COLUMN owner BLOB NOT NULL DEFAULT x''")?;
+        }
+        let has_last_resort: bool =
+            conn.prepare("SELECT 1 FROM pragma_table_info('key_packages') WHERE name='last_resort'")?.exists([])?;
+        if !has_last_resort {
+            conn.execute_batch("ALTER TABLE key_packages ADD COLUMN last_resort INTEGER NOT NULL DEFAULT 0")?;
+        }
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -272,13 +326,14 @@ fn pop(c: &mut Connection, table: &str, client_id: &[u8]) -> MetaResult<Option<V
 impl MetaStore for SqliteMeta {
     fn load_groups(&self) -> MetaResult<Vec<StoredGroup>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT group_id, epoch, group_info, ratchet_tree FROM groups")?;
+            let mut st = c.prepare("SELECT group_id, epoch, group_info, ratchet_tree, owner FROM groups")?;
             let rows = st.query_map([], |r| {
                 Ok(StoredGroup {
                     group_id: r.get(0)?,
                     epoch: u(r.get(1)?),
                     group_info: r.get(2)?,
                     ratchet_tree: r.get(3)?,
+                    owner: r.get(4)?,
                 })
             })?;
             rows.collect()
@@ -287,10 +342,19 @@ impl MetaStore for SqliteMeta {
     fn insert_group(&self, g: &StoredGroup) -> MetaResult<bool> {
         self.with(|c| {
             let n = c.execute(
-                "INSERT OR IGNORE INTO groups(group_id, epoch, group_info, ratchet_tree) VALUES(?1,?2,?3,?4)",
-                params![g.group_id, i(g.epoch), g.group_info, g.ratchet_tree],
+                "INSERT OR IGNORE INTO groups(group_id, epoch, group_info, ratchet_tree, owner) VALUES(?1,?2,?3,?4,?5)",
+                params![g.group_id, i(g.epoch), g.group_info, g.ratchet_tree, g.owner],
             )?;
             Ok(n == 1)
+        })
+    }
+    fn set_group(&self, g: &StoredGroup) -> MetaResult<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE groups SET epoch=?2, group_info=?3, ratchet_tree=?4 WHERE group_id=?1",
+                params![g.group_id, i(g.epoch), g.group_info, g.ratchet_tree],
+            )
+            .map(|_| ())
         })
     }
     fn update_group(&self, g: &StoredGroup, message: &[u8]) -> MetaResult<u64> {
@@ -316,13 +380,48 @@ impl MetaStore for SqliteMeta {
             rows.collect()
         })
     }
-    fn push_key_package(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {
+    fn push_key_package(&self, client_id: &[u8], data: &[u8], last_resort: bool, max: u64) -> MetaResult<bool> {
         self.with(|c| {
-            c.execute("INSERT INTO key_packages(client_id, data) VALUES(?1,?2)", params![client_id, data]).map(|_| ())
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n: i64 =
+                tx.query_row("SELECT COUNT(*) FROM key_packages WHERE client_id=?1", params![client_id], |r| r.get(0))?;
+            if u(n) >= max {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO key_packages(client_id, data, last_resort) VALUES(?1,?2,?3)",
+                params![client_id, data, last_resort as i64],
+            )?;
+            tx.commit()?;
+            Ok(true)
         })
     }
     fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
-        self.with(|c| pop(c, "key_packages", client_id))
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let ordinary: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT id, data FROM key_packages WHERE client_id=?1 AND last_resort=0 ORDER BY id LIMIT 1",
+                    params![client_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let out = match ordinary {
+                Some((id, data)) => {
+                    tx.execute("DELETE FROM key_packages WHERE id=?1", params![id])?;
+                    Some(data)
+                }
+                None => tx
+                    .query_row(
+                        "SELECT data FROM key_packages WHERE client_id=?1 AND last_resort=1 ORDER BY id DESC LIMIT 1",
+                        params![client_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+            };
+            tx.commit()?;
+            Ok(out)
+        })
     }
     fn push_welcome(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {
         self.with(|c| {
@@ -335,7 +434,7 @@ impl MetaStore for SqliteMeta {
     fn reserve_upload(&self, up: &UploadRow, q: GroupQuota) -> MetaResult<Reserve> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let r = check_quota(&tx, &up.group_id, up.total, q)?;
+            let r = check_quota(&tx, &up.group_id, &up.uploader, up.total, q)?;
             if r == Reserve::Ok {
                 tx.execute(
                     "INSERT INTO uploads(id, group_id, uploader, total, offset, resumable, expires_ms) VALUES(?1,?2,?3,?4,?5,?6,?7)",
@@ -433,7 +532,7 @@ impl MetaStore for SqliteMeta {
             if exists.as_deref() != Some(a.blob_id.as_str()) {
                 return Ok(Reserve::Missing);
             }
-            let r = check_quota(&tx, &a.group_id, a.size, q)?;
+            let r = check_quota(&tx, &a.group_id, &a.uploader, a.size, q)?;
             if r == Reserve::Ok {
                 tx.execute("UPDATE blobs SET refcount=refcount+1 WHERE id=?1", params![a.blob_id])?;
                 tx.execute(

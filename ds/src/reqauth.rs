@@ -9,7 +9,7 @@ use mimi_attachments::auth::{AuthError, SignedDsRequest, NONCE_LEN};
 use openmls_rust_crypto::RustCrypto;
 
 use crate::error::ApiError;
-use crate::groups::{Groups, LeafKey, LookupError};
+use crate::groups::{Groups, LeafKey};
 
 /// An authenticated member.
 #[derive(Debug, Clone)]
@@ -18,6 +18,8 @@ pub struct Caller {
     pub group_id: Vec<u8>,
     /// The signer's leaf.
     pub leaf_index: u32,
+    /// The signed epoch.
+    pub epoch: u64,
     /// The leaf key that verified the signature.
     pub key: LeafKey,
     /// The signed SHA-256 of the body (checked by the handler once the body is read).
@@ -121,9 +123,12 @@ pub struct Verifier<'a> {
 }
 
 impl Verifier<'_> {
-    /// Verifies header `name`: well formed, covers `method` and `target`, fresh, signed by a
-    /// member's leaf (per [`Groups::lookup`]; otherwise 403 `Forbidden`) and not replayed. The body hash is checked later by
-    /// the handler ([`Caller::check_body`]).
+    /// Verifies header `name`: present exactly once (400 otherwise), well formed, covers `method`
+    /// and `target`, fresh, signed by a member's leaf (per [`Groups::lookup`]; otherwise 403
+    /// `Forbidden`) and not replayed. Only a caller whose signature verified is told that its
+    /// epoch is stale (401 `StaleEpoch`): unknown groups, unknown leaves and bad signatures all get
+    /// the same 403, so an unauthenticated caller learns nothing about a group. The body hash is
+    /// checked later by the handler ([`Caller::check_body`]).
     pub fn verify(
         &self,
         headers: &HeaderMap,
@@ -132,45 +137,66 @@ impl Verifier<'_> {
         target: &str,
         allow_old_epochs: bool,
     ) -> Result<Caller, ApiError> {
-        let value = headers
-            .get(name)
+        self.verify_with(headers, name, method, target, |tbs| {
+            let found = self.groups.lookup(tbs.group_id.as_slice(), tbs.epoch, tbs.leaf_index, allow_old_epochs);
+            found.map(|l| (l.keys, l.stale)).map_err(|_| not_member())
+        })
+        .inspect(|c| {
+            // A member of the previous epoch working in the new one confirms the last commit.
+            self.groups.note_current_epoch_use(&c.group_id, c.epoch, c.leaf_index, &c.key);
+        })
+    }
+
+    /// Like [`Verifier::verify`], but the signature must be by `leaf` as it was *before* the
+    /// group's last commit, signed in that previous epoch (see [`Groups::disputable_key`]).
+    pub fn verify_previous_epoch(&self, headers: &HeaderMap, method: &str, target: &str) -> Result<Caller, ApiError> {
+        self.verify_with(headers, mimi_attachments::auth::AUTH_HEADER, method, target, |tbs| {
+            match self.groups.disputable_key(tbs.group_id.as_slice(), tbs.epoch, tbs.leaf_index) {
+                Some(k) => Ok((vec![k], false)),
+                None => Err(not_member()),
+            }
+        })
+    }
+
+    fn verify_with(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+        method: &str,
+        target: &str,
+        keys_for: impl FnOnce(&mimi_attachments::auth::DsRequestTbs) -> Result<(Vec<LeafKey>, bool), ApiError>,
+    ) -> Result<Caller, ApiError> {
+        let value = crate::identity::single_header(headers, name)?
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", format!("missing {name} header")))?
             .to_str()
             .map_err(|_| unauthorized(AuthError::Malformed("not ASCII")))?;
         let signed = SignedDsRequest::from_header(value).map_err(unauthorized)?;
         let tbs = &signed.tbs;
-        if !tbs.method.as_slice().eq_ignore_ascii_case(method.as_bytes()) {
-            return Err(unauthorized(AuthError::Mismatch("method")));
-        }
-        if tbs.path.as_slice() != target.as_bytes() {
-            return Err(unauthorized(AuthError::Mismatch("path")));
-        }
+        // Method and target now; the body hash once the handler has read the body.
+        tbs.check_request(method, target, tbs.body_hash.as_slice()).map_err(unauthorized)?;
         let now = now_ms();
         tbs.check_fresh(now, self.skew_ms).map_err(unauthorized)?;
-        let group_id = tbs.group_id.as_slice();
-        let keys = match self.groups.lookup(group_id, tbs.epoch, tbs.leaf_index, allow_old_epochs) {
-            Ok(k) => k,
-            Err(LookupError::NotMember) => return Err(not_member()),
-            Err(LookupError::StaleEpoch) => {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "StaleEpoch",
-                    "the signed epoch is not accepted any more",
-                ))
-            }
-        };
+        let (keys, stale) = keys_for(tbs)?;
         let key = keys
             .into_iter()
             .find(|k| signed.verify(self.crypto, k.scheme, &k.signature_key).is_ok())
             .ok_or_else(not_member)?;
+        if stale {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "StaleEpoch",
+                "the signed epoch is not accepted any more",
+            ));
+        }
         let nonce: [u8; NONCE_LEN] =
             tbs.nonce.as_slice().try_into().map_err(|_| unauthorized(AuthError::Malformed("nonce length")))?;
         if !self.nonces.try_insert(nonce, now, tbs.timestamp_ms.saturating_add(self.skew_ms).saturating_add(1000))? {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Replay", "this request was already received"));
         }
         Ok(Caller {
-            group_id: group_id.to_vec(),
+            group_id: tbs.group_id.as_slice().to_vec(),
             leaf_index: tbs.leaf_index,
+            epoch: tbs.epoch,
             key,
             body_hash: tbs.body_hash.as_slice().to_vec(),
         })

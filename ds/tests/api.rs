@@ -592,13 +592,19 @@ async fn relay_orders_messages_and_the_ds_refuses_bad_commits() {
     let r = ds
         .http
         .post(ds.url(&format!("/v1/clients/{}/key-packages", b64(b"someone-else"))))
+        .bearer_auth(ds.token("someone-else").await)
         .body(kp)
         .send()
         .await
         .unwrap();
     assert_eq!(code_of(r).await, (403, "Forbidden".into()));
-    let r =
-        ds.http.post(ds.url(&format!("/v1/clients/{}/key-packages/claim", outsider.client_id()))).send().await.unwrap();
+    let r = ds
+        .http
+        .post(ds.url(&format!("/v1/clients/{}/key-packages/claim", outsider.client_id())))
+        .bearer_auth(ds.token("alice").await)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let _ = body_hash(b"");
 }
@@ -651,7 +657,7 @@ fn rand_size(i: u64) -> u64 {
 async fn restart_recovers_an_unrecorded_commit_and_removes_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
-    let ds = mimi_ds::start(mimi_ds::Config::for_data_dir(&data).unwrap()).await.unwrap();
+    let ds = mimi_ds::start(dev_config(&data)).await.unwrap();
     let client = Ds::at(ds.url());
     let (alice, bob, gid) = alice_and_bob(&client).await;
     let content = random_bytes(10_000, 20);
@@ -666,7 +672,7 @@ async fn restart_recovers_an_unrecorded_commit_and_removes_orphans() {
     std::fs::write(data.join("blobs").join("ab".repeat(16)), b"orphan blob").unwrap();
     std::fs::write(data.join("staging").join("cd".repeat(16)), b"orphan staging").unwrap();
 
-    let ds = mimi_ds::start(mimi_ds::Config::for_data_dir(&data).unwrap()).await.unwrap();
+    let ds = mimi_ds::start(dev_config(&data)).await.unwrap();
     let client = Ds::at(ds.url());
     assert_eq!(files_in(&data, "staging"), 1);
     assert_eq!(files_in(&data, "blobs"), 1, "only the completed attachment's blob remains");
@@ -766,7 +772,13 @@ async fn a_member_swapped_out_of_its_leaf_is_rejected_within_the_grace_period() 
     let msgs = alice.groups[0].swap_members(p, s, &[openmls::prelude::LeafNodeIndex::new(bob_leaf)], &[kp]).unwrap();
     let body = alice.commit_body(&gid, msgs.commit, Some(msgs.welcome));
     ds.handshake(&gid, body).await;
-    let r = ds.http.get(ds.url(&format!("/v1/clients/{}/welcome", dave.client_id()))).send().await.unwrap();
+    let r = ds
+        .http
+        .get(ds.url(&format!("/v1/clients/{}/welcome", dave.client_id())))
+        .bearer_auth(ds.token("dave").await)
+        .send()
+        .await
+        .unwrap();
     let w = match openmls::prelude::MlsMessageIn::tls_deserialize_exact(r.bytes().await.unwrap()).unwrap().extract() {
         openmls::prelude::MlsMessageBodyIn::Welcome(w) => w,
         _ => panic!("not a welcome"),

@@ -13,7 +13,7 @@ use mimi_attachments::wire::{encode, UploadAttachmentRequest};
 
 fn spawn_ds(data: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-ds"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--dev-identity", "--data-dir"])
         .arg(data)
         .env("MIMI_DS_LOG", "warn")
         .stdout(Stdio::piped())
@@ -151,7 +151,7 @@ async fn logs_never_contain_tokens_or_upload_ids() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("ds.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-ds"))
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--dev-identity", "--log-format", "json", "--data-dir"])
         .arg(dir.path().join("data"))
         .env("MIMI_DS_LOG", "debug")
         .stdout(Stdio::piped())
@@ -188,7 +188,7 @@ async fn the_binary_serves_the_page_from_mimi_ds_www_and_the_package_from_mimi_d
     std::fs::write(www.join("index.html"), "<title>demo</title>").unwrap();
     std::fs::write(pkg.join("mimi_attachments_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-ds"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--dev-identity", "--data-dir"])
         .arg(dir.path().join("data"))
         .env("MIMI_DS_LOG", "warn")
         .env("MIMI_DS_WWW", &www)
@@ -214,7 +214,7 @@ async fn the_binary_serves_the_page_from_mimi_ds_www_and_the_package_from_mimi_d
 
     // A --www that is not a directory: the binary exits with an error instead of serving.
     let status = Command::new(env!("CARGO_BIN_EXE_mimi-ds"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--dev-identity", "--data-dir"])
         .arg(dir.path().join("data2"))
         .arg("--www")
         .arg(www.join("index.html"))

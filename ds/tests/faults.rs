@@ -38,7 +38,7 @@ impl Proc {
     }
     fn spawn_in(data: &Path, args: &[&str], cwd: Option<&Path>) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mimi-ds"));
-        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.args(["--listen", "127.0.0.1:0", "--dev-identity", "--data-dir"])
             .arg(data)
             .args(args)
             .env("MIMI_DS_LOG", "warn")
@@ -685,7 +685,7 @@ fn fill_disk(path: &Path) -> u64 {
 async fn full_disk_gives_507_leaves_nothing_half_visible_and_deleting_makes_room_again() {
     let Some(fs) = Tmpfs::mount("8m") else { return };
     let data = fs.path.join("data");
-    let p = Proc::spawn(&data, &["--min-free-bytes", "262144"]);
+    let p = Proc::spawn(&data, &["--min-free-bytes", "262144", "--registration-floor-bytes", "0"]);
     let ds = p.ds();
     let (alice, bob, gid) = alice_and_bob(&ds).await;
     let mut carol = Member::new("carol");
@@ -806,7 +806,7 @@ async fn full_disk_gives_507_leaves_nothing_half_visible_and_deleting_makes_room
 
     // 5. A restart on the same (nearly full) disk keeps everything consistent.
     p.kill();
-    let p = Proc::spawn(&data, &["--min-free-bytes", "262144"]);
+    let p = Proc::spawn(&data, &["--min-free-bytes", "262144", "--registration-floor-bytes", "0"]);
     let ds = p.ds();
     for (t, c) in &stored {
         assert!(bob.download(&ds, &gid, t).await.unwrap() == *c);
@@ -866,7 +866,16 @@ async fn slowloris_heads_and_bodies_are_cut_and_a_normal_client_stays_served() {
     let dir = tempfile::tempdir().unwrap();
     let p = Proc::spawn(
         &dir.path().join("data"),
-        &["--header-timeout-secs", "2", "--body-timeout-secs", "2", "--body-min-rate", "1024"],
+        &[
+            "--header-timeout-secs",
+            "2",
+            "--body-timeout-secs",
+            "2",
+            "--body-min-rate",
+            "1024",
+            "--register-per-min",
+            "0",
+        ],
     );
     let ds = p.ds();
     let (alice, bob, gid) = alice_and_bob(&ds).await;
@@ -876,6 +885,7 @@ async fn slowloris_heads_and_bodies_are_cut_and_a_normal_client_stays_served() {
     let mut tasks = Vec::new();
     let content = random_bytes(100_000, 800);
     let body = oneshot_body(&gid, &content);
+    let bearer = ds.token("alice").await;
     for i in 0..120 {
         let (head, trickle) = match i % 4 {
             // A request head sent one byte at a time, never finished.
@@ -898,10 +908,12 @@ async fn slowloris_heads_and_bodies_are_cut_and_a_normal_client_stays_served() {
                 );
                 (head.into_bytes(), body[..200].to_vec())
             }
-            // An unauthenticated route's body that stalls after a few bytes.
+            // A registration (bearer token, no MLS signature) whose body stalls after a few bytes.
             _ => {
-                let head = "POST /v1/groups HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n0123456789";
-                (head.as_bytes().to_vec(), Vec::new())
+                let head = format!(
+                    "POST /v1/groups HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {bearer}\r\nContent-Length: 5000\r\n\r\n0123456789"
+                );
+                (head.into_bytes(), Vec::new())
             }
         };
         tasks.push((i % 4, tokio::spawn(slow_client(p.addr.clone(), head, trickle, every, give_up))));
@@ -1011,7 +1023,14 @@ async fn oversized_and_malformed_requests_get_clear_errors_and_leave_nothing() {
     let loc = alice.create_upload(&ds, &gid, 1000).await.unwrap();
     assert_eq!(code_of(alice.patch(&ds, &gid, &loc, 0, vec![0; 1001]).await).await, (413, "TooLarge".into()));
     // A small-body route over its 1 MiB limit.
-    let r = ds.http.post(ds.url("/v1/groups")).body(vec![0u8; 2 << 20]).send().await.unwrap();
+    let r = ds
+        .http
+        .post(ds.url("/v1/groups"))
+        .bearer_auth(ds.token("alice").await)
+        .body(vec![0u8; 2 << 20])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(code_of(r).await, (413, "TooLarge".into()));
 
     // Broken framing: hyper refuses it before any handler (400, empty body).
@@ -1021,7 +1040,13 @@ async fn oversized_and_malformed_requests_get_clear_errors_and_leave_nothing() {
     }
     let r = raw(a, b"POST /v1/groups HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n12345").await;
     assert_eq!(r.status, 400, "conflicting lengths");
-    let r = raw(a, b"POST /v1/groups HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").await;
+    let bearer = ds.token("alice").await;
+    let r = raw(
+        a,
+        format!("POST /v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bearer}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            .as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 400, "bad chunk size: {r:?}");
     let r = raw(a, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage-tls-client-hello\r\n\r\n").await;
     assert_eq!(r.status, 400, "TLS on the plain port: {r:?}");
@@ -1096,7 +1121,14 @@ async fn oversized_and_malformed_requests_get_clear_errors_and_leave_nothing() {
     )
     .await;
     assert_eq!((r.status, r.code()), (400, "BadRequest".into()), "{r:?}");
-    let r = ds.http.post(ds.url("/v1/groups")).body(random_bytes(3000, 1)).send().await.unwrap();
+    let r = ds
+        .http
+        .post(ds.url("/v1/groups"))
+        .bearer_auth(ds.token("alice").await)
+        .body(random_bytes(3000, 1))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let r = ds
         .http
@@ -1109,6 +1141,7 @@ async fn oversized_and_malformed_requests_get_clear_errors_and_leave_nothing() {
     let r = ds
         .http
         .post(ds.url(&format!("/v1/clients/{}/key-packages", b64(b"x"))))
+        .bearer_auth(ds.token("x").await)
         .body(vec![0; 100])
         .send()
         .await
@@ -1214,6 +1247,7 @@ async fn path_traversal_and_oversized_ids_get_400_or_404_and_touch_nothing_outsi
         long.as_str(),
     ];
     let mut seen = std::collections::BTreeMap::<u16, usize>::new();
+    let bearer = format!("Bearer {}", ds.token("alice").await);
     for id in ids {
         for (method, route) in [
             ("GET", format!("/v1/attachments/{id}")),
@@ -1229,7 +1263,7 @@ async fn path_traversal_and_oversized_ids_get_400_or_404_and_touch_nothing_outsi
             ("GET", format!("/{id}")),
         ] {
             // Signed by a member, so the request reaches the handler.
-            let mut hs = vec![(AUTH_HEADER, alice.auth(&gid, method, &route, b""))];
+            let mut hs = vec![(AUTH_HEADER, alice.auth(&gid, method, &route, b"")), ("authorization", bearer.clone())];
             if method == "PATCH" {
                 hs.push(("Upload-Offset", "0".into()));
             }

@@ -27,7 +27,7 @@ impl Replica {
     fn spawn(meta: &str, blobs: &str, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap().keep();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-ds"))
-            .args(["--listen", "127.0.0.1:0", "--meta", meta, "--blobs", blobs, "--data-dir"])
+            .args(["--listen", "127.0.0.1:0", "--dev-identity", "--meta", meta, "--blobs", blobs, "--data-dir"])
             .arg(&data)
             .args(extra)
             .env("MIMI_DS_LOG", "warn")

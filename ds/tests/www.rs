@@ -224,6 +224,7 @@ async fn without_www_nothing_but_the_api_is_served_and_a_bad_dir_fails_at_startu
     for bad in [s.www.join("nope"), s.www.join("index.html")] {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = mimi_ds::Config::for_data_dir(dir.path()).unwrap();
+        cfg.dev_identity = true;
         cfg.www = Some(bad.clone());
         let err = mimi_ds::start(cfg).await.err().expect("must not start");
         assert!(err.to_string().contains("--www"), "{err}");

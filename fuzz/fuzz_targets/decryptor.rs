@@ -30,7 +30,10 @@
 //!   one `update` gives the same), `open_chunked` agrees, and with a declared size only that many
 //!   plaintext bytes are ever accepted;
 //! * `plaintext_len` and `ciphertext_len` are inverse, and `sealed_chunk_range` tiles the
-//!   ciphertext exactly.
+//!   ciphertext exactly;
+//! * the plans (`format::SealPlan`, `format::RangePlan`) agree with `sealed_chunk_range` on
+//!   arbitrary lengths, offsets and ranges (from the input's numbers): a resume starts in the chunk
+//!   holding the offset, a range fetches exactly the chunks holding its first and last byte.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -40,6 +43,7 @@ use mimi_attachments::stream::{
     chunk_count, ciphertext_len, open_chunked, open_one_shot, plaintext_len, seal_chunk, seal_chunked, seal_one_shot,
     sealed_chunk_range, ChunkSize, Decryptor,
 };
+use mimi_attachments::format::{Format, RangePlan, SealPlan};
 use mimi_attachments::{AttachmentKeys, CipherSuite};
 
 const MAX_CIPHERTEXT: usize = 16 * 1024;
@@ -176,6 +180,43 @@ fn lengths(cs: ChunkSize, ct_len: u64) {
     }
 }
 
+/// `SealPlan` and `RangePlan` for a `len`-byte plaintext, at an offset and a range drawn from `x`
+/// and `y`, checked against `sealed_chunk_range` (itself checked by `lengths`).
+fn plans(cs: ChunkSize, len: u64, x: u64, y: u64) {
+    let Ok(ct_len) = ciphertext_len(len, cs) else {
+        assert!(SealPlan::new(Format::Chunked(cs), len, 0).is_err());
+        return;
+    };
+    let n = u64::from(cs.get());
+    let chunks = chunk_count(len, cs).expect("count of a valid length");
+    let offset = x % ct_len.saturating_add(2);
+    match SealPlan::new(Format::Chunked(cs), len, offset) {
+        Ok(p) => {
+            assert!(offset <= ct_len);
+            assert_eq!(p.chunks, chunks);
+            let (start, end, last) = sealed_chunk_range(p.first_chunk, ct_len, cs).expect("first chunk exists");
+            assert_eq!(start + p.skip, offset, "resume starts at the offset");
+            assert!(offset < end || (last && offset == end), "the offset is in the first chunk");
+            assert_eq!(p.plain_start, p.first_chunk * n);
+        }
+        Err(_) => assert!(offset > ct_len, "offset {offset} of {ct_len} refused"),
+    }
+    let span = len.saturating_add(2);
+    let (a, b) = (y % span, (y >> 32).wrapping_add(x) % span);
+    match RangePlan::new(cs, len, a, b).expect("plan of a valid length") {
+        None => assert!(a >= b.min(len)),
+        Some(p) => {
+            let end = b.min(len);
+            assert!(a < end);
+            assert!(p.first_chunk * n <= a && a < (p.first_chunk + 1) * n, "first chunk holds the first byte");
+            assert!(p.last_chunk * n < end && end <= (p.last_chunk + 1) * n, "last chunk holds the last byte");
+            assert_eq!(sealed_chunk_range(p.first_chunk, ct_len, cs).expect("first").0, p.ct_start);
+            assert_eq!(sealed_chunk_range(p.last_chunk, ct_len, cs).expect("last").1, p.ct_end);
+            assert_eq!((p.trim_start, p.len()), (a - p.first_chunk * n, end - a));
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut inp = Input(data);
     let si = usize::from(inp.u8()) % CipherSuite::ALL.len();
@@ -197,6 +238,10 @@ fuzz_target!(|data: &[u8]| {
     lengths(cs, ct.len() as u64);
     lengths(cs, size_field);
     lengths(cs, u64::MAX - u64::from(size_field as u16));
+    let x = pieces.iter().fold(size_field.rotate_left(17), |h, &p| h.rotate_left(16) ^ p as u64);
+    plans(cs, ct.len() as u64, x, size_field);
+    plans(cs, size_field % (1 << 24), size_field, x);
+    plans(cs, size_field, x, !size_field);
 
     let got = decrypt(&keys, cs, &hash, size, &pieces, ct);
     // Piece sizes do not change the outcome, nor what is released before an error.

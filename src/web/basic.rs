@@ -10,21 +10,24 @@ use crate::stream::{self, ChunkSize};
 use crate::{CipherSuite, Error};
 
 use super::error::{js_error, JsResult};
+use super::js::{opt_whole_f64, whole, MAX_SAFE};
 
-pub(crate) fn suite(id: u16) -> JsResult<CipherSuite> {
-    CipherSuite::from_u16(id).map_err(js_error)
+/// A `cipherSuite` argument: a whole number naming one of RFC 9420's suites.
+pub(crate) fn suite(id: f64) -> JsResult<CipherSuite> {
+    let id = whole(id, u64::from(u16::MAX), "cipherSuite").map_err(js_error)?;
+    CipherSuite::from_u16(id as u16).map_err(js_error)
 }
 
-pub(crate) fn chunk_size(n: Option<u32>) -> JsResult<ChunkSize> {
-    ChunkSize::or_default(n).map_err(js_error)
+/// A `chunkSize` argument (absent: the default).
+pub(crate) fn chunk_size(n: Option<f64>) -> JsResult<ChunkSize> {
+    match opt_whole_f64(n, u64::from(u32::MAX), "chunkSize").map_err(js_error)? {
+        None => Ok(ChunkSize::default()),
+        Some(n) => ChunkSize::new(n).map_err(js_error),
+    }
 }
 
 pub(crate) fn size_u64(size: Option<f64>) -> JsResult<Option<u64>> {
-    match size {
-        None => Ok(None),
-        Some(s) if s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0 => Ok(Some(s as u64)),
-        Some(_) => Err(js_error(Error::TooLarge("size must be a whole number of bytes below 2^53"))),
-    }
+    opt_whole_f64(size, MAX_SAFE, "size").map_err(js_error)
 }
 
 /// The RFC 9420 cipher suites this package derives keys and encrypts for (0x0001..=0x0007).
@@ -36,7 +39,7 @@ pub fn supported_cipher_suites() -> Vec<u16> {
 /// `attachment_hash = Hash(plaintext)` with the suite's hash function.
 #[wasm_bindgen(js_name = attachmentHash)]
 pub fn attachment_hash(
-    #[wasm_bindgen(js_name = cipherSuite)] cipher_suite: u16,
+    #[wasm_bindgen(js_name = cipherSuite)] cipher_suite: f64,
     plaintext: &[u8],
 ) -> JsResult<Vec<u8>> {
     Ok(schedule::attachment_hash(suite(cipher_suite)?, plaintext))
@@ -44,7 +47,7 @@ pub fn attachment_hash(
 
 /// A fresh random `nonce` of `KDF.Nh` bytes (draft §3.6), from `crypto.getRandomValues`.
 #[wasm_bindgen(js_name = randomNonce)]
-pub fn random_nonce(#[wasm_bindgen(js_name = cipherSuite)] cipher_suite: u16) -> JsResult<Vec<u8>> {
+pub fn random_nonce(#[wasm_bindgen(js_name = cipherSuite)] cipher_suite: f64) -> JsResult<Vec<u8>> {
     schedule::random_nonce(suite(cipher_suite)?).map_err(js_error)
 }
 
@@ -59,12 +62,13 @@ impl AttachmentKeys {
     /// the group API of this package).
     #[wasm_bindgen(js_name = fromExporterSecret)]
     pub fn from_exporter_secret(
-        #[wasm_bindgen(js_name = cipherSuite)] cipher_suite: u16,
+        #[wasm_bindgen(js_name = cipherSuite)] cipher_suite: f64,
         #[wasm_bindgen(js_name = exporterSecret)] exporter_secret: &[u8],
         #[wasm_bindgen(js_name = attachmentHash)] attachment_hash: &[u8],
-        #[wasm_bindgen(js_name = senderIndex)] sender_index: u32,
+        #[wasm_bindgen(js_name = senderIndex)] sender_index: f64,
         nonce: &[u8],
     ) -> JsResult<AttachmentKeys> {
+        let sender_index = whole(sender_index, u64::from(u32::MAX), "senderIndex").map_err(js_error)? as u32;
         schedule::AttachmentKeys::from_epoch_exporter_secret(
             suite(cipher_suite)?,
             exporter_secret,
@@ -79,7 +83,7 @@ impl AttachmentKeys {
     /// Rebuilds keys the application stored (from `key()` and `nonce()`).
     #[wasm_bindgen(js_name = fromParts)]
     pub fn from_parts(
-        #[wasm_bindgen(js_name = cipherSuite)] cipher_suite: u16,
+        #[wasm_bindgen(js_name = cipherSuite)] cipher_suite: f64,
         key: &[u8],
         nonce: &[u8],
     ) -> JsResult<AttachmentKeys> {
@@ -115,17 +119,17 @@ impl ExternalBodyRef {
         token: Vec<u8>,
         nonce: Vec<u8>,
         hash: Vec<u8>,
-        #[wasm_bindgen(js_name = chunkSize)] chunk_size: Option<u32>,
+        #[wasm_bindgen(js_name = chunkSize)] chunk_size: Option<f64>,
         size: Option<f64>,
     ) -> JsResult<ExternalBodyRef> {
-        let chunk_size = chunk_size.map(|n| ChunkSize::new(u64::from(n))).transpose().map_err(js_error)?;
+        let chunk_size = chunk_size.map(|n| super::basic::chunk_size(Some(n))).transpose()?;
         Ok(Self(ExternalBody { token, nonce, hash, chunk_size, size: size_u64(size)? }))
     }
 
     /// Parses a content type and checks it against the group's cipher suite.
     pub fn parse(
         #[wasm_bindgen(js_name = contentType)] content_type: &str,
-        #[wasm_bindgen(js_name = cipherSuite)] cipher_suite: u16,
+        #[wasm_bindgen(js_name = cipherSuite)] cipher_suite: f64,
     ) -> JsResult<ExternalBodyRef> {
         let s = suite(cipher_suite)?;
         ExternalBodyIn::parse(content_type)
@@ -192,7 +196,7 @@ pub fn decrypt_one_shot(
 pub fn encrypt_chunked(
     keys: &AttachmentKeys,
     plaintext: &[u8],
-    #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: Option<u32>,
+    #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: Option<f64>,
 ) -> JsResult<Vec<u8>> {
     stream::seal_chunked(&keys.0, chunk_size(chunk_size_bytes)?, plaintext).map_err(js_error)
 }
@@ -203,7 +207,7 @@ pub fn decrypt_chunked(
     keys: &AttachmentKeys,
     ciphertext: &[u8],
     #[wasm_bindgen(js_name = attachmentHash)] attachment_hash: &[u8],
-    #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: u32,
+    #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: f64,
     size: Option<f64>,
 ) -> JsResult<Vec<u8>> {
     let cs = chunk_size(Some(chunk_size_bytes))?;
@@ -220,7 +224,7 @@ impl ChunkEncryptor {
     #[wasm_bindgen(constructor)]
     pub fn new(
         keys: &AttachmentKeys,
-        #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: Option<u32>,
+        #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: Option<f64>,
     ) -> JsResult<ChunkEncryptor> {
         Ok(Self(Some(stream::Encryptor::new(&keys.0, chunk_size(chunk_size_bytes)?).map_err(js_error)?)))
     }
@@ -253,7 +257,7 @@ impl ChunkDecryptor {
     #[wasm_bindgen(constructor)]
     pub fn new(
         keys: &AttachmentKeys,
-        #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: u32,
+        #[wasm_bindgen(js_name = chunkSize)] chunk_size_bytes: f64,
         #[wasm_bindgen(js_name = attachmentHash)] attachment_hash: &[u8],
         size: Option<f64>,
     ) -> JsResult<ChunkDecryptor> {

@@ -87,14 +87,6 @@ impl ChunkCipher {
         Ok(ChunkCipher::WebCrypto { subtle, key })
     }
 
-    /// `"webcrypto"` or `"wasm"`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ChunkCipher::WebCrypto { .. } => "webcrypto",
-            ChunkCipher::Wasm(_) => "wasm",
-        }
-    }
-
     fn params(nonce: &[u8; AEAD_NONCE_LEN], aad: &[u8]) -> AesGcmParams {
         let p = AesGcmParams::new_with_u8_array("AES-GCM", &Uint8Array::from(&nonce[..]));
         p.set_additional_data_u8_array(&Uint8Array::from(aad));

@@ -5,29 +5,35 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::Blob;
 
-use super::error::{describe, js_error, JsResult};
+use super::error::{js_error, JsResult};
 use super::io::Options;
+pub(crate) use super::js::{bytes, get_opt, promise, set};
+use super::js::{opt_whole, whole, MAX_SAFE};
 use super::pipeline::{collect_blob, decrypt_stream, encrypt_stream, hash_input};
+pub(crate) use super::store::ClientHandle;
+use super::store::{idb, idb_delete, idb_get};
 use crate::attachment::{AttachmentRef as CoreRef, PendingAttachment};
+use crate::format::{ChunkSize, Format};
 use crate::mls::{self, GroupEvent, Outgoing};
-use crate::stream::ChunkSize;
 use crate::{CipherSuite, Error};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-/** Options of `MlsClient.create` / `MlsClient.importState`. */
+/** Options of `MlsClient.create` / `MlsClient.open` / `MlsClient.importState`. */
 export interface MlsClientOptions {
   /** Cipher suite of new groups and key packages: 1 (default), 2 or 3. */
   cipherSuite?: number;
   /** IndexedDB key to persist the client under; `null` keeps it in memory only.
    *  Default: `"mimi-attachments:" + identity`. */
   storeName?: string | null;
+  /** `create` only: replace a client already stored under `storeName` (its groups are lost).
+   *  Without it, `create` rejects with `AlreadyExists`. */
+  replace?: boolean;
 }
 /** Messages a group operation produced, for the Delivery Service. */
 export interface GroupUpdate {
@@ -68,91 +74,8 @@ export interface DecryptOptions extends StreamOptions {
 }
 "#;
 
-#[wasm_bindgen(inline_js = r#"
-const DB = "mimi-attachments", STORE = "clients";
-function open() {
-  return new Promise((resolve, reject) => {
-    const r = globalThis.indexedDB.open(DB, 1);
-    r.onupgradeneeded = () => r.result.createObjectStore(STORE);
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
-function run(mode, f) {
-  return open().then((db) => new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, mode);
-    const req = f(tx.objectStore(STORE));
-    tx.oncomplete = () => { db.close(); resolve(req.result); };
-    tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
-  }));
-}
-export function idb_put(key, value) { return run("readwrite", (s) => s.put(value, key)); }
-export function idb_get(key) { return run("readonly", (s) => s.get(key)); }
-export function idb_delete(key) { return run("readwrite", (s) => s.delete(key)); }
-export function idb_keys() { return run("readonly", (s) => s.getAllKeys()); }
-"#)]
-extern "C" {
-    #[wasm_bindgen(catch)]
-    pub(crate) fn idb_put(key: &str, value: &JsValue) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn idb_get(key: &str) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn idb_delete(key: &str) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch)]
-    pub(crate) fn idb_keys() -> Result<Promise, JsValue>;
-}
-
-pub(crate) async fn idb(p: Result<Promise, JsValue>) -> Result<JsValue, Error> {
-    let p = p.map_err(|e| Error::Platform(format!("IndexedDB: {}", describe(&e))))?;
-    JsFuture::from(p).await.map_err(|e| Error::Platform(format!("IndexedDB: {}", describe(&e))))
-}
-
-pub(crate) fn set(o: &Object, k: &str, v: impl Into<JsValue>) {
-    let _ = Reflect::set(o, &JsValue::from_str(k), &v.into());
-}
-
-pub(crate) fn bytes(b: &[u8]) -> Uint8Array {
-    Uint8Array::from(b)
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-pub(crate) fn get_opt(o: &JsValue, k: &str) -> JsValue {
-    if o.is_object() {
-        Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
-}
-
-/// `Promise` of a fallible future, rejecting with a `MimiAttachmentsError`.
-pub(crate) fn promise<F, T>(f: F) -> Promise
-where
-    F: core::future::Future<Output = Result<T, Error>> + 'static,
-    T: Into<JsValue>,
-{
-    future_to_promise(async move { f.await.map(Into::into).map_err(js_error) })
-}
-
-#[derive(Clone)]
-pub(crate) struct ClientHandle {
-    pub(crate) client: mls::Client,
-    pub(crate) store_name: Option<String>,
-}
-
-impl ClientHandle {
-    pub(crate) async fn save(&self) -> Result<(), Error> {
-        if let Some(name) = &self.store_name {
-            let state = self.client.export_state()?;
-            let arr = bytes(&state);
-            let r = idb(idb_put(name, &arr.clone().into())).await;
-            arr.fill(0, 0, arr.length());
-            r?;
-        }
-        Ok(())
-    }
 }
 
 /// An MLS client (one identity and signature key) held in the browser. State persists to
@@ -173,26 +96,71 @@ fn store_name_of(options: &JsValue, identity: &str) -> Result<Option<String>, Er
     }
 }
 
+/// The client stored under `name`, if any.
+async fn load_stored(name: &str) -> Result<Option<mls::Client>, Error> {
+    let v = idb(idb_get(name)).await?;
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    let arr = v.dyn_into::<Uint8Array>().map_err(|_| Error::Codec("stored client state is not bytes".into()))?;
+    let state = zeroize::Zeroizing::new(arr.to_vec());
+    Ok(Some(mls::Client::import_state(&state)?))
+}
+
+/// A new client from `options` (cipher suite), persisted under `store_name`.
+async fn new_client(identity: &str, options: &JsValue, store_name: Option<String>) -> Result<ClientHandle, Error> {
+    let suite = match opt_whole(&get_opt(options, "cipherSuite"), u64::from(u16::MAX), "cipherSuite")? {
+        None => CipherSuite::Mls128Dhkemx25519Aes128gcmSha256Ed25519,
+        Some(n) => CipherSuite::from_u16(n as u16)?,
+    };
+    let h = ClientHandle { client: mls::Client::new(identity.as_bytes(), suite)?, store_name };
+    h.save().await?;
+    Ok(h)
+}
+
 #[wasm_bindgen]
 impl MlsClient {
     /// Creates a client with a basic credential `identity` and a fresh signature key, and
-    /// persists it (unless `storeName: null`).
+    /// persists it (unless `storeName: null`). Rejects with `AlreadyExists` if a client is
+    /// already stored under that name, unless `replace: true` (which discards it and its groups).
     #[wasm_bindgen(unchecked_return_type = "Promise<MlsClient>")]
     pub fn create(
         identity: String,
-        #[wasm_bindgen(unchecked_param_type = "MlsClientOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "MlsClientOptions")] options: Option<JsValue>,
     ) -> Promise {
+        let options = options.unwrap_or_default();
         promise(async move {
-            let suite = match get_opt(&options, "cipherSuite").as_f64() {
-                None => CipherSuite::Mls128Dhkemx25519Aes128gcmSha256Ed25519,
-                Some(n) => CipherSuite::from_u16(n as u16)?,
-            };
-            let h = ClientHandle {
-                client: mls::Client::new(identity.as_bytes(), suite)?,
-                store_name: store_name_of(&options, &identity)?,
-            };
-            h.save().await?;
-            Ok(MlsClient(h))
+            let store_name = store_name_of(&options, &identity)?;
+            if let Some(name) = &store_name {
+                if get_opt(&options, "replace").as_bool() != Some(true) && load_stored(name).await?.is_some() {
+                    return Err(Error::AlreadyExists(format!(
+                        "a client is already stored under \"{name}\": use MlsClient.open or MlsClient.load, or pass replace: true to discard it"
+                    )));
+                }
+            }
+            Ok(MlsClient(new_client(&identity, &options, store_name).await?))
+        })
+    }
+
+    /// Loads the client stored under `storeName` (default `"mimi-attachments:" + identity`), or
+    /// creates and persists a new one if there is none: the call for a page load.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MlsClient>")]
+    pub fn open(
+        identity: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "MlsClientOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        let options = options.unwrap_or_default();
+        promise(async move {
+            let store_name = store_name_of(&options, &identity)?;
+            if let Some(name) = &store_name {
+                if let Some(client) = load_stored(name).await? {
+                    if client.identity() != identity.as_bytes() {
+                        return Err(Error::AlreadyExists(format!("\"{name}\" holds the client of another identity")));
+                    }
+                    return Ok(MlsClient(ClientHandle { client, store_name }));
+                }
+            }
+            Ok(MlsClient(new_client(&identity, &options, store_name).await?))
         })
     }
 
@@ -200,15 +168,10 @@ impl MlsClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<MlsClient | undefined>")]
     pub fn load(#[wasm_bindgen(js_name = storeName)] store_name: String) -> Promise {
         promise(async move {
-            let v = idb(idb_get(&store_name)).await?;
-            if v.is_undefined() {
-                return Ok(JsValue::UNDEFINED);
-            }
-            let arr =
-                v.dyn_into::<Uint8Array>().map_err(|_| Error::Codec("stored client state is not bytes".into()))?;
-            let state = zeroize::Zeroizing::new(arr.to_vec());
-            let client = mls::Client::import_state(&state)?;
-            Ok(MlsClient(ClientHandle { client, store_name: Some(store_name) }).into())
+            Ok(match load_stored(&store_name).await? {
+                None => JsValue::UNDEFINED,
+                Some(client) => MlsClient(ClientHandle { client, store_name: Some(store_name) }).into(),
+            })
         })
     }
 
@@ -216,8 +179,9 @@ impl MlsClient {
     #[wasm_bindgen(js_name = importState, unchecked_return_type = "Promise<MlsClient>")]
     pub fn import_state(
         state: Vec<u8>,
-        #[wasm_bindgen(unchecked_param_type = "MlsClientOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "MlsClientOptions")] options: Option<JsValue>,
     ) -> Promise {
+        let options = options.unwrap_or_default();
         promise(async move {
             let state = zeroize::Zeroizing::new(state);
             let client = mls::Client::import_state(&state)?;
@@ -434,7 +398,7 @@ impl MlsGroup {
     }
 
     /// Adds members from their KeyPackage messages (commit merged locally).
-    #[wasm_bindgen(js_name = addMembers, unchecked_return_type = "Promise<GroupUpdate>")]
+    #[wasm_bindgen(js_name = addMembers, unchecked_return_type = "Promise<GroupUpdate & { welcome: Uint8Array }>")]
     pub fn add_members(&self, #[wasm_bindgen(js_name = keyPackages)] key_packages: Vec<Uint8Array>) -> Promise {
         let kps: Vec<Vec<u8>> = key_packages.iter().map(Uint8Array::to_vec).collect();
         self.mutate(move |g| g.add_members(&kps).map(update_js))
@@ -442,8 +406,13 @@ impl MlsGroup {
 
     /// Removes the members at these leaf indices (commit merged locally).
     #[wasm_bindgen(js_name = removeMembers, unchecked_return_type = "Promise<GroupUpdate>")]
-    pub fn remove_members(&self, #[wasm_bindgen(js_name = leafIndices)] leaf_indices: Vec<u32>) -> Promise {
-        self.mutate(move |g| g.remove_members(&leaf_indices).map(update_js))
+    pub fn remove_members(
+        &self,
+        #[wasm_bindgen(js_name = leafIndices, unchecked_param_type = "number[]")] leaf_indices: Vec<f64>,
+    ) -> Promise {
+        let leaves: Result<Vec<u32>, Error> =
+            leaf_indices.iter().map(|&n| whole(n, u64::from(u32::MAX), "leafIndices").map(|n| n as u32)).collect();
+        self.mutate(move |g| g.remove_members(&leaves?).map(update_js))
     }
 
     /// Updates this client's leaf: a new epoch with fresh keys.
@@ -480,8 +449,9 @@ impl MlsGroup {
     pub fn encrypt_attachment(
         &self,
         file: Blob,
-        #[wasm_bindgen(unchecked_param_type = "EncryptOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "EncryptOptions")] options: Option<JsValue>,
     ) -> Promise {
+        let options = options.unwrap_or_default();
         let g = self.g.clone();
         promise(async move { start_attachment(g, file, &Options::from_js(&options)?).await })
     }
@@ -496,22 +466,9 @@ impl MlsGroup {
         #[wasm_bindgen(js_name = senderLeafIndex)] sender_leaf_index: f64,
         epoch: f64,
     ) -> JsResult<AttachmentRef> {
-        let sender = whole(sender_leaf_index, f64::from(u32::MAX), "senderLeafIndex")
-            .and_then(|s| u32::try_from(s).map_err(|_| Error::InvalidArgument("senderLeafIndex".into())))
-            .map_err(js_error)?;
-        let epoch = whole(epoch, 9_007_199_254_740_991.0, "epoch").map_err(js_error)?;
+        let sender = whole(sender_leaf_index, u64::from(u32::MAX), "senderLeafIndex").map_err(js_error)? as u32;
+        let epoch = whole(epoch, MAX_SAFE, "epoch").map_err(js_error)?;
         CoreRef::receive(&self.g.borrow(), content_type, sender, epoch).map(AttachmentRef).map_err(js_error)
-    }
-}
-
-/// A JS number that must be a whole number in `0..=max`: `InvalidArgument` for a fractional,
-/// negative, NaN or missing (`undefined`) value, which a `u32`/`as u64` conversion would silently
-/// turn into some other leaf index or epoch (`undefined` into leaf 0).
-fn whole(v: f64, max: f64, what: &str) -> Result<u64, Error> {
-    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= max {
-        Ok(v as u64)
-    } else {
-        Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}")))
     }
 }
 
@@ -525,14 +482,12 @@ pub(crate) async fn start_attachment(
         if opts.chunk_size.is_some() {
             return Err(Error::InvalidArgument("chunkSize and oneShot exclude each other".into()));
         }
-        None
+        Format::OneShot
     } else {
-        Some(ChunkSize::or_default(opts.chunk_size)?)
+        Format::Chunked(ChunkSize::or_default(opts.chunk_size)?)
     };
     let size = file.size() as u64;
-    if format.is_none() && size > super::pipeline::ONE_SHOT_MAX {
-        return Err(Error::TooLarge("the one-shot form is limited to 64 MiB: use chunked"));
-    }
+    format.check_plaintext_len(size)?;
     let suite = g.borrow().suite()?;
     let (hash, read) = hash_input(suite.hash(), &file.clone().into(), opts, Some(size)).await?;
     if read != size {
@@ -557,11 +512,11 @@ impl OutgoingAttachment {
     #[wasm_bindgen(unchecked_return_type = "ReadableStream<Uint8Array>")]
     pub fn ciphertext(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "CiphertextOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CiphertextOptions")] options: Option<JsValue>,
     ) -> JsResult<web_sys::ReadableStream> {
+        let options = options.unwrap_or_default();
         let opts = Options::from_js(&options).map_err(js_error)?;
-        encrypt_stream(self.pending.keys().clone(), self.pending.chunk_size(), self.file.clone(), opts)
-            .map_err(js_error)
+        encrypt_stream(self.pending.keys().clone(), self.pending.format(), self.file.clone(), opts).map_err(js_error)
     }
 
     /// Plaintext size in bytes.
@@ -573,12 +528,7 @@ impl OutgoingAttachment {
     /// Ciphertext size in bytes.
     #[wasm_bindgen(getter, js_name = ciphertextSize)]
     pub fn ciphertext_size(&self) -> JsResult<f64> {
-        let size = self.file.size() as u64;
-        let n = match self.pending.chunk_size() {
-            Some(cs) => crate::stream::ciphertext_len(size, cs).map_err(js_error)?,
-            None => size + crate::suite::AEAD_TAG_LEN as u64,
-        };
-        Ok(n as f64)
+        Ok(self.pending.ciphertext_len().map_err(js_error)? as f64)
     }
 
     /// Chunk size, or `undefined` for the one-shot form.
@@ -692,10 +642,11 @@ impl AttachmentRef {
     pub fn decrypt(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Blob | ReadableStream<Uint8Array> | Uint8Array")] ciphertext: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "DecryptOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> JsResult<web_sys::ReadableStream> {
+        let options = options.unwrap_or_default();
         let opts = Options::from_js(&options).map_err(js_error)?;
-        decrypt_stream(self.0.keys().clone(), self.0.chunk_size, &self.0.hash, self.0.size, &ciphertext, opts)
+        decrypt_stream(self.0.keys().clone(), self.0.format(), &self.0.hash, self.0.size, &ciphertext, opts)
             .map_err(js_error)
     }
 
@@ -704,16 +655,44 @@ impl AttachmentRef {
     pub fn decrypt_to_blob(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Blob | ReadableStream<Uint8Array> | Uint8Array")] ciphertext: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "DecryptOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> Promise {
+        let options = options.unwrap_or_default();
+        if self.0.format() == crate::format::Format::OneShot {
+            // One-shot form of any size: decrypted as a stream, released after the tag verified.
+            let r = self.0.clone();
+            return promise(async move {
+                let opts = Options::from_js(&options)?;
+                super::mimi_content::one_shot_to_blob(&r, &ciphertext, &opts).await
+            });
+        }
         let r = Options::from_js(&options).and_then(|opts| {
             let t = opts.blob_type.clone();
-            decrypt_stream(self.0.keys().clone(), self.0.chunk_size, &self.0.hash, self.0.size, &ciphertext, opts)
+            decrypt_stream(self.0.keys().clone(), self.0.format(), &self.0.hash, self.0.size, &ciphertext, opts)
                 .map(|s| (s, t))
         });
         promise(async move {
             let (s, t) = r?;
             collect_blob(s, t.as_deref()).await
         })
+    }
+}
+
+impl OutgoingAttachment {
+    pub(crate) fn ciphertext_size_u64(&self) -> Result<u64, Error> {
+        self.pending.ciphertext_len()
+    }
+
+    pub(crate) fn stream_from(&self, offset: u64, opts: &Options) -> Result<web_sys::ReadableStream, Error> {
+        let mut o = opts.clone();
+        o.offset = offset;
+        o.no_progress();
+        encrypt_stream(self.pending.keys().clone(), self.pending.format(), self.file.clone(), o)
+    }
+}
+
+impl MlsGroup {
+    pub(crate) fn share(&self) -> MlsGroup {
+        MlsGroup { h: self.h.clone(), g: self.g.clone() }
     }
 }

@@ -7,20 +7,32 @@ use crate::Error;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_ERRORS: &'static str = r#"
-/** Stable error codes carried by every `MimiAttachmentsError`. */
+/** Stable error codes carried by every `MimiAttachmentsError` (docs/ERRORS.md says when each
+ *  happens and what to do). The Delivery Service's codes (`Forbidden` .. `Internal`) are passed
+ *  through as the DS sent them; `DsError` is a DS answer without a code this version knows. */
 export type MimiErrorCode =
   | "UnknownCipherSuite" | "BadContentType" | "BadChunkSize" | "InvalidLength"
   | "DecryptFailed" | "Truncated" | "TrailingData" | "BadCiphertextLength"
-  | "HashMismatch" | "TooLarge" | "Codec" | "Mls" | "Rng" | "InvalidState"
-  | "WrongEpoch" | "WrongGroup" | "NotMember" | "Aborted" | "Io" | "Platform" | "InvalidArgument";
+  | "HashMismatch" | "TooLarge" | "Codec" | "Mls" | "Rng" | "Signing" | "InvalidState"
+  | "WrongEpoch" | "WrongGroup" | "NotMember" | "Aborted" | "Io" | "Platform" | "Network"
+  | "InvalidArgument" | "BadMimiContent" | "AlreadyExists"
+  | "BadRequest" | "InvalidMessage" | "Unauthorized" | "BadSignature" | "Stale" | "StaleEpoch"
+  | "Replay" | "Forbidden" | "NotFound" | "MethodNotAllowed" | "Timeout" | "Conflict"
+  | "RangeNotSatisfiable" | "RateLimited" | "QuotaExceeded" | "InsufficientStorage" | "Internal" | "DsError";
 /** What every function of this package throws (or rejects with, or errors a stream with). */
 export interface MimiAttachmentsError extends Error {
   name: "MimiAttachmentsError";
   code: MimiErrorCode;
-  /** For `BadContentType`: the defect, e.g. "MissingParameter", "BadBase64", "DuplicateParameter". */
+  /** For `BadContentType`: the defect, e.g. "MissingParameter", "BadBase64", "DuplicateParameter".
+   *  For `BadMimiContent`: e.g. "WrongArrayLength", "LengthMismatch", "UnknownEncAlg", "AmbiguousTag". */
   kind?: string;
   /** For `DecryptFailed`: the 0-based index of the chunk whose tag did not verify. */
   chunk?: number;
+  /** For an error the Delivery Service answered: its HTTP status. */
+  status?: number;
+  /** For an error the Delivery Service answered: the `code` of its JSON body as sent ("" when
+   *  the answer had none); equal to `code` except for `DsError`. */
+  dsCode?: string;
 }
 "#;
 
@@ -38,7 +50,12 @@ pub fn js_error(e: Error) -> JsValue {
     set("code", JsValue::from_str(e.code()));
     match &e {
         Error::BadContentType(c) => set("kind", JsValue::from_str(c.kind())),
+        Error::Content(c) => set("kind", JsValue::from_str(c.kind())),
         Error::DecryptFailed { chunk } => set("chunk", JsValue::from_f64(*chunk as f64)),
+        Error::Ds { status, code, .. } => {
+            set("status", JsValue::from(*status));
+            set("dsCode", JsValue::from_str(code.as_str()));
+        }
         _ => {}
     }
     err.into()

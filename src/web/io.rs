@@ -10,15 +10,8 @@ use web_sys::{AbortSignal, Blob, ReadableStream};
 
 use super::cipher::Backend;
 use super::error::describe;
+use super::js::{get_opt as get, opt_whole, MAX_SAFE};
 use crate::Error;
-
-fn get(o: &JsValue, k: &str) -> JsValue {
-    if o.is_object() {
-        Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
-}
 
 /// The options every streaming call takes (`EncryptOptions` / `DecryptOptions` in TypeScript).
 #[derive(Clone, Default)]
@@ -67,8 +60,7 @@ impl Options {
         }
         let c = get(v, "chunkSize");
         if !c.is_undefined() {
-            let n = c.as_f64().filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= f64::from(u32::MAX));
-            o.chunk_size = Some(n.ok_or_else(|| bad("chunkSize must be a whole number"))? as u32);
+            o.chunk_size = opt_whole(&c, u64::from(u32::MAX), "chunkSize")?.map(|n| n as u32);
         }
         let one = get(v, "oneShot");
         if !one.is_undefined() {
@@ -76,8 +68,7 @@ impl Options {
         }
         let off = get(v, "offset");
         if !off.is_undefined() {
-            let n = off.as_f64().filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= 9_007_199_254_740_991.0);
-            o.offset = n.ok_or_else(|| bad("offset must be a whole number of bytes"))? as u64;
+            o.offset = opt_whole(&off, MAX_SAFE, "offset")?.unwrap_or(0);
         }
         let t = get(v, "type");
         if !t.is_undefined() {

@@ -6,10 +6,14 @@ mod basic;
 pub mod cipher;
 mod client;
 mod ds;
+mod mimi_content;
 pub mod error;
 pub mod io;
+mod js;
 pub mod pipeline;
+mod store;
 
 pub use basic::*;
 pub use client::*;
 pub use ds::*;
+pub use mimi_content::*;

@@ -14,14 +14,10 @@ use zeroize::Zeroizing;
 use super::cipher::{ChunkCipher, Pending};
 use super::error::{describe, js_error};
 use super::io::{Accumulator, ByobFill, Options};
+use crate::format::{chunk_aad, chunk_count, chunk_nonce, ChunkSize, Format, ReadPlan, SealPlan, ONE_SHOT_MAX};
 use crate::schedule::AttachmentKeys;
-use crate::stream::{chunk_aad, chunk_count, chunk_nonce, ChunkSize, ReadPlan};
 use crate::suite::{HashAlg, Hasher, AEAD_TAG_LEN};
 use crate::Error;
-
-/// Largest attachment accepted in the one-shot form (it is encrypted and decrypted in one
-/// piece, in memory): 64 MiB. Larger files must use chunked v1.
-pub const ONE_SHOT_MAX: u64 = 64 << 20;
 
 /// Hash pieces larger than this are fed to the hash in slices (bounds the wasm copy).
 const HASH_SLICE: u32 = 1 << 20;
@@ -191,9 +187,6 @@ fn js_stream<S: Step>(state: S) -> ReadableStream {
     wasm_streams::ReadableStream::from_stream(s).into_raw()
 }
 
-/// `Some(N)` for chunked v1, `None` for one-shot.
-type Format = Option<ChunkSize>;
-
 /// AEAD calls kept in flight by the chunked pipelines (WebCrypto runs them off the calling
 /// thread, so reading, hashing and the AEAD overlap): at most this many chunks (about 2 MiB at
 /// the default chunk size) are held besides the input piece.
@@ -220,8 +213,8 @@ impl Encrypt {
     async fn start_next(&mut self) -> Result<(), Error> {
         let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
         let (want, nonce, aad, last) = match self.format {
-            None => (self.size, *self.keys.nonce(), &b""[..], true),
-            Some(cs) => {
+            Format::OneShot => (self.size, *self.keys.nonce(), &b""[..], true),
+            Format::Chunked(cs) => {
                 let last = self.index + 1 == self.chunks;
                 let want = if last { self.size - self.index * u64::from(cs.get()) } else { u64::from(cs.get()) };
                 (want, chunk_nonce(self.keys.nonce(), self.index)?, chunk_aad(last), last)
@@ -296,39 +289,22 @@ pub fn encrypt_stream(
     opts: Options,
 ) -> Result<ReadableStream, Error> {
     let size = blob.size() as u64;
-    let (chunks, start_chunk, skip, plain_start) = match format {
-        None => {
-            if size > ONE_SHOT_MAX {
-                return Err(Error::TooLarge("the one-shot form is limited to 64 MiB: use chunked"));
-            }
-            if opts.offset > size + AEAD_TAG_LEN as u64 {
-                return Err(Error::InvalidArgument("offset past the end of the ciphertext".into()));
-            }
-            (1, 0, opts.offset as u32, 0)
-        }
-        Some(cs) => {
-            let n = chunk_count(size, cs)?;
-            let s = cs.sealed() as u64;
-            let start = opts.offset / s;
-            if opts.offset > crate::stream::ciphertext_len(size, cs)? || (start >= n && opts.offset > 0) {
-                return Err(Error::InvalidArgument("offset past the end of the ciphertext".into()));
-            }
-            (n, start, (opts.offset % s) as u32, start * u64::from(cs.get()))
-        }
-    };
-    let slice = blob.slice_with_f64_and_f64(plain_start as f64, size as f64).map_err(|e| Error::Io(describe(&e)))?;
+    let plan = SealPlan::new(format, size, opts.offset)?;
+    let skip = u32::try_from(plan.skip).map_err(|_| Error::TooLarge("offset"))?;
+    let slice =
+        blob.slice_with_f64_and_f64(plan.plain_start as f64, size as f64).map_err(|e| Error::Io(describe(&e)))?;
     let state = Encrypt {
         keys,
         format,
         size,
         opts,
         cipher: None,
-        source: match format.and_then(|cs| ByobFill::new(&slice, cs.get())) {
+        source: match format.chunk_size().and_then(|cs| ByobFill::new(&slice, cs.get())) {
             Some(r) => PlainSource::Reused(r),
             None => PlainSource::Pieces(Accumulator::new(&slice.into())?),
         },
-        index: start_chunk,
-        chunks,
+        index: plan.first_chunk,
+        chunks: plan.chunks,
         inflight: VecDeque::new(),
         skip,
         produced: 0,
@@ -424,7 +400,7 @@ impl Step for Decrypt {
         }
         let Some(cipher) = &self.cipher else { return Err(Error::InvalidState("no cipher")) };
         let (pt, last) = match self.format {
-            None => {
+            Format::OneShot => {
                 let max = (ONE_SHOT_MAX as usize) + AEAD_TAG_LEN;
                 self.acc.fill(max + 1).await?;
                 if self.acc.buffered() > max {
@@ -442,7 +418,7 @@ impl Step for Decrypt {
                 self.check_hash().await?;
                 (pt, true)
             }
-            Some(_) => self.next_chunk().await?,
+            Format::Chunked(_) => self.next_chunk().await?,
         };
         self.produced += u64::from(pt.length());
         self.opts.progress("decrypt", self.produced, self.size);
@@ -462,7 +438,11 @@ pub fn decrypt_stream(
     opts: Options,
 ) -> Result<ReadableStream, Error> {
     crate::error::check_len("attachment_hash", keys.suite().nh(), hash.len())?;
-    let plan = format.map(|cs| ReadPlan::new(cs, size)).transpose()?;
+    if format == Format::OneShot {
+        // One-shot form of any size: opened as a stream, released after the tag verified.
+        return Ok(super::mimi_content::one_shot_stream(keys, hash.to_vec(), size, input.clone(), opts));
+    }
+    let plan = format.chunk_size().map(|cs| ReadPlan::new(cs, size)).transpose()?;
     let state = Decrypt {
         plain_hash: Some(PlainHash::new(keys.suite().hash(), size)),
         keys,

@@ -94,10 +94,11 @@ if (dsBin) {
   const net = await import("node:net");
   const port = await new Promise((r) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
   const data = await mkdtemp(join(tmpdir(), "mimi-ds-"));
-  const ds = spawn(dsBin, ["--listen", `127.0.0.1:${port}`, "--data-dir", data], { stdio: "ignore" });
+  const ds = spawn(dsBin, ["--listen", `127.0.0.1:${port}`, "--dev-identity", "--data-dir", data], { stdio: "ignore" });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) { try { if ((await fetch(url + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
   await test("ds_transport", () => run("ds_transport", { url }));
+  await test("ds_error_codes", () => run("ds_error_codes", { url }));
   await test("upload_resumes_after_a_page_reload", async () => {
     await run("resume_before", { url });
     await page.waitForFunction(() => window.__uploaded > 0.3, null, { timeout: 120_000, polling: 20 });

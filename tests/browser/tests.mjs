@@ -220,7 +220,7 @@ const tests = {
 Object.assign(tests, adversarialTests);
 
 tests.ds_transport = async ({ url }) => {
-  const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c) }; };
+  const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c, { devLogin: true }) }; };
   const a = await mk("t-alice"), b = await mk("t-bob");
   await b.ds.publishKeyPackage();
   const ag = await a.ds.createGroup();
@@ -271,12 +271,51 @@ tests.ds_transport = async ({ url }) => {
   return { relayed: got.events.length };
 };
 
+// The codes the real Delivery Service sends reach JS as the DS's own code, with `status` and
+// `dsCode` (docs/ERRORS.md); tests/error_codes.rs covers every DS code with a fake endpoint.
+tests.ds_error_codes = async ({ url }) => {
+  const dsErr = async (f) => {
+    try { await f(); } catch (e) {
+      assertEq(e.name, "MimiAttachmentsError", "name");
+      return { code: e.code, status: e.status, dsCode: e.dsCode };
+    }
+    return { code: "no error" };
+  };
+  const expect = (got, code, status, what) => {
+    assertEq(got.code, code, `${what}: code`);
+    assertEq(got.status, status, `${what}: status`);
+    assertEq(got.dsCode, code, `${what}: dsCode`);
+  };
+  const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c, { devLogin: true }) }; };
+  const a = await mk("ec-alice"), b = await mk("ec-bob"), m = await mk("ec-mallory");
+  await b.ds.publishKeyPackage();
+  const gid = randomBytes(16);
+  const ag = await a.ds.createGroup(gid);
+  await a.ds.addMember(ag, "ec-bob");
+  const bg = await b.ds.joinFromWelcome();
+  // Conflict: a group id that is taken.
+  expect(await dsErr(() => m.ds.createGroup(gid)), "Conflict", 409, "group id taken");
+  // Forbidden: a non-member signs for the group (Oscar's local group of the same id is not the DS's).
+  const o = await mk("ec-oscar");
+  const og = await o.c.createGroup(gid);
+  expect(await dsErr(() => o.ds.sendAttachment(og, new Blob([randomBytes(10)]))), "Forbidden", 403, "non-member");
+  // NotFound: a deleted attachment.
+  const ref = await a.ds.sendAttachment(ag, new Blob([randomBytes(5000)]));
+  const r = bg.receiveAttachment(ref.contentType(), ag.ownLeafIndex, bg.epoch);
+  await a.ds.deleteAttachment(ag, ref);
+  expect(await dsErr(() => b.ds.downloadToBlob(bg, r)), "NotFound", 404, "deleted attachment");
+  // WrongEpoch: Bob moves the group on; Alice, not having fetched it, commits in the old epoch.
+  await b.ds.selfUpdate(bg);
+  expect(await dsErr(() => a.ds.selfUpdate(ag)), "WrongEpoch", 409, "commit in an old epoch");
+  return null;
+};
+
 // An upload interrupted by a page reload resumes from the server's offset.
 tests.resume_before = async ({ url }) => {
   for (const n of ["ru-alice", "ru-bob"]) await mimi.MlsClient.deleteStored(n);
   const a = await mimi.MlsClient.create("ru-alice", { storeName: "ru-alice" });
   const b = await mimi.MlsClient.create("ru-bob", { storeName: "ru-bob" });
-  const da = new mimi.DsClient(url, a), db = new mimi.DsClient(url, b);
+  const da = new mimi.DsClient(url, a, { devLogin: true }), db = new mimi.DsClient(url, b, { devLogin: true });
   await db.publishKeyPackage();
   const ag = await da.createGroup();
   await da.addMember(ag, "ru-bob");
@@ -294,7 +333,7 @@ tests.resume_after = async () => {
   const a = await mimi.MlsClient.load("ru-alice"), b = await mimi.MlsClient.load("ru-bob");
   const gid = new Uint8Array(group);
   const ag = a.loadGroup(gid), bg = b.loadGroup(gid);
-  const da = new mimi.DsClient(url, a), db = new mimi.DsClient(url, b);
+  const da = new mimi.DsClient(url, a, { devLogin: true }), db = new mimi.DsClient(url, b, { devLogin: true });
   const pending = await da.pendingUploads();
   assertEq(pending.length, 1, "one pending upload after the reload");
   assertEq(pending[0].size, 96 * MiB, "its size");

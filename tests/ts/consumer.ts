@@ -1,7 +1,7 @@
 // A small web-chat-app consumer of the package, type-checked with `tsc --strict` against the
 // generated declarations (pkg/mimi_attachments.d.ts). It is compiled, not run.
 import init, {
-  MlsClient, MlsGroup, AttachmentRef, OutgoingAttachment, ExternalBodyRef,
+  MlsClient, MlsGroup, AttachmentRef, OutgoingAttachment, ExternalBodyRef, DsClient,
   type GroupEvent, type GroupUpdate, type MimiAttachmentsError, type MimiErrorCode, type Progress,
 } from "../../pkg/mimi_attachments.js";
 
@@ -61,4 +61,31 @@ export function parse(ct: string): number | undefined {
   const r = ExternalBodyRef.parse(ct, 1);
   const n: number | undefined = r.chunkSize;
   return n;
+}
+
+// Options are optional where they are at runtime; DS failures carry their own codes and details.
+export async function defaults(file: Blob, ds: DsClient, g: MlsGroup, r: AttachmentRef): Promise<string> {
+  const c: MlsClient = await MlsClient.create("carol");
+  const out: OutgoingAttachment = await g.encryptAttachment(file);
+  const s: ReadableStream<Uint8Array> = out.ciphertext();
+  const plain: ReadableStream<Uint8Array> = r.decrypt(file);
+  const blob: Blob = await r.decryptToBlob(file);
+  const got: ReadableStream<Uint8Array> = await ds.download(g, r);
+  const part: Uint8Array = await ds.downloadRange(g, r, 0, 10);
+  const all: Blob = await ds.downloadToBlob(g, r);
+  const sent: AttachmentRef = await ds.sendAttachment(g, file);
+  const { next } = await ds.fetchMessages(g);
+  await g.removeMembers([1, 2]);
+  try {
+    await ds.quota(g);
+  } catch (e) {
+    if (isMimiError(e)) {
+      const dsCodes: MimiErrorCode[] = ["Forbidden", "NotFound", "QuotaExceeded", "InsufficientStorage", "TooLarge",
+        "Unauthorized", "Conflict", "WrongEpoch", "StaleEpoch", "Replay", "Network", "DsError", "Rng", "Signing"];
+      const status: number | undefined = e.status;
+      const dsCode: string | undefined = e.dsCode;
+      return `${dsCodes.includes(e.code)} ${status} ${dsCode}`;
+    }
+  }
+  return `${c.identity} ${s.locked} ${plain.locked} ${blob.size} ${got.locked} ${part.length} ${all.size} ${sent.size} ${next}`;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The package as a web chat app consumes it: tests/vite-app depends on
-# "mimi-attachments": "file:../../pkg-bundler" (wasm-pack --target bundler output), is installed
-# from its lockfile and built with Vite 8 (no wasm plugin); the built app then runs in headless
-# Chromium, served by `vite preview` on 127.0.0.1.
+# The package as a web chat app consumes it: pkg-bundler/ (wasm-pack --target bundler output) is
+# finished by scripts/package.mjs and packed with `npm pack` into target/npm/; tests/vite-app
+# installs Vite from its lockfile and then the package from that tarball (a real copy, as from the
+# registry, not a link to the folder), is built with Vite 8 (no wasm plugin), and the built app runs
+# in headless Chromium, served by `vite preview` on 127.0.0.1.
 #
 #   bash tests/vite-app/check.sh
 #
@@ -49,28 +50,75 @@ if [ "${MIMI_VITE_REBUILD:-0}" = 1 ] || [ ! -f "$root/pkg-bundler/package.json" 
   if ! (cd "$root" && PATH="$root/node_modules/.bin:$PATH" timeout 1800 \
         wasm-pack build --release --target bundler --out-dir pkg-bundler); then
     echo "wasm-pack build failed"
+    result npm_pack_tarball_is_a_complete_package FAILED
     result vite_app_builds_with_the_bundler_package FAILED
     result vite_app_round_trips_an_attachment_in_chromium FAILED
     summary
   fi
 fi
 
-# 2. Install from the lockfile and build. The lockfile may only point at the npm registry, plus
-#    the file: link to pkg-bundler/.
+# 2. Pack the package and check the tarball: the files a consumer gets, the manifest's fields.
+tarball=""
+pack_ok=0
+mkdir -p "$root/target/npm"
+rm -f "$root"/target/npm/mimi-attachments-*.tgz
+if node "$root/scripts/package.mjs" "$root/pkg-bundler" \
+   && name=$(cd "$root" && npm pack ./pkg-bundler --pack-destination target/npm --silent) \
+   && tarball="$root/target/npm/$(basename "$name")" && [ -f "$tarball" ]; then
+  problems=()
+  listing=$(tar tzf "$tarball" | sort)
+  for f in package/package.json package/README.md package/LICENSE package/mimi_attachments.js \
+           package/mimi_attachments_bg.wasm package/mimi_attachments.d.ts; do
+    grep -qx "$f" <<<"$listing" || problems+=("$f not in the tarball")
+  done
+  extra=$(grep -v -E '^package/(package\.json|README\.md|LICENSE|mimi_attachments(_bg)?\.(js|wasm|d\.ts)|mimi_attachments_bg\.wasm\.d\.ts|snippets/.*)$' <<<"$listing" || true)
+  [ -z "$extra" ] || problems+=("unexpected files in the tarball: $extra")
+  # Every module the packed JS imports by a relative path is in the tarball.
+  for js in $(grep -E '^package/.*\.js$' <<<"$listing"); do
+    for dep in $(tar xzf "$tarball" -O "$js" | grep -oE "from ['\"]\./[^'\"]+['\"]" | sed -E "s/from ['\"]\.\/(.*)['\"]/\1/"); do
+      grep -qx "$(dirname "$js")/$dep" <<<"$listing" || problems+=("$js imports ./$dep, which is not in the tarball")
+    done
+  done
+  manifest=$(tar xzf "$tarball" -O package/package.json)
+  if ! node -e '
+    const p = JSON.parse(process.argv[1]); const bad = [];
+    if (JSON.stringify(p).match(/example\.invalid/)) bad.push("placeholder URL");
+    if (p.exports?.["."]?.types !== "./" + p.types) bad.push("exports[.].types");
+    if (!p.exports?.["."]?.default) bad.push("exports[.].default");
+    if (!Array.isArray(p.sideEffects) || !p.sideEffects.includes("./" + p.module)) bad.push("sideEffects");
+    if (p.type !== "module") bad.push("type");
+    if (bad.length) { console.error("package.json: " + bad.join(", ")); process.exit(1); }' "$manifest"; then
+    problems+=("package.json fields")
+  fi
+  readme=$(tar xzf "$tarball" -O package/README.md)
+  grep -q "MlsClient.open" <<<"$readme" || problems+=("the packed README is not the package README")
+  if grep -oE '\]\([^)]+\)' <<<"$readme" | grep -vqE '\]\((https?:|#)'; then problems+=("relative links in the packed README"); fi
+  if [ "${#problems[@]}" -eq 0 ]; then
+    echo "tarball: $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB, $(wc -l <<<"$listing") files)"
+    pack_ok=1
+  else
+    printf '  %s\n' "${problems[@]}"
+  fi
+fi
+if [ "$pack_ok" = 1 ]; then result npm_pack_tarball_is_a_complete_package ok
+else result npm_pack_tarball_is_a_complete_package FAILED; fi
+
+# 3. Install Vite from the lockfile (registry only), then the package from the tarball; build.
 build_ok=0
 rm -rf dist
-if node -e '
+if [ "$pack_ok" = 1 ] && node -e '
   const lock = require("./package-lock.json");
   const bad = [];
   for (const [name, p] of Object.entries(lock.packages)) {
     if (p.resolved === undefined) continue;
-    if (name === "node_modules/mimi-attachments" && p.resolved === "../../pkg-bundler" && p.link) continue;
     if (!p.resolved.startsWith("https://registry.npmjs.org/")) bad.push(name + " -> " + p.resolved);
   }
-  const dep = lock.packages["node_modules/mimi-attachments"];
-  if (!dep || dep.resolved !== "../../pkg-bundler" || !dep.link) bad.push("mimi-attachments is not linked to ../../pkg-bundler");
+  if (lock.packages["node_modules/mimi-attachments"]) bad.push("mimi-attachments must come from the tarball, not the lockfile");
   if (bad.length) { console.error("package-lock.json: " + bad.join("; ")); process.exit(1); }
 ' && timeout 600 npm ci --no-audit --no-fund --loglevel=error \
+  && timeout 600 npm install --no-save --no-audit --no-fund --loglevel=error "$tarball" \
+  && [ -d node_modules/mimi-attachments ] && [ ! -L node_modules/mimi-attachments ] \
+  && [ -f node_modules/mimi-attachments/README.md ] \
   && timeout 600 npx --no-install vite build --logLevel warn; then
   wasm=$(find dist -name '*.wasm' -size +100k | head -n 1)
   js=$(find dist/assets -name '*.js' | head -n 1)
@@ -96,7 +144,7 @@ fi
 if [ "$build_ok" = 1 ]; then result vite_app_builds_with_the_bundler_package ok
 else result vite_app_builds_with_the_bundler_package FAILED; fi
 
-# 3. Run the built app in headless Chromium.
+# 4. Run the built app in headless Chromium.
 browser_ok=0
 if [ "$build_ok" = 1 ]; then
   port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')

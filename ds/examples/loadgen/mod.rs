@@ -270,7 +270,7 @@ impl DsProcess {
         std::fs::create_dir_all(&dir)?;
         let log = std::fs::File::create(dir.with_extension("log"))?;
         let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", "127.0.0.1:0", "--dev-identity", "--data-dir"])
             .arg(&dir)
             .args(args)
             .env("MIMI_DS_LOG", "warn")
@@ -406,6 +406,21 @@ impl World {
 /// Creates the identities and the groups on the DS. Group `g` holds identity block `g` (the first
 /// `ceil(m/2)` of its members) plus the first `m - ceil(m/2)` identities of block `g+1`, so each
 /// of those is in two adjacent groups.
+/// A client token from a DS in development identity mode (`--dev-identity`).
+pub async fn dev_token(http: &reqwest::Client, base: &str, client: &str) -> Result<String, String> {
+    let r = http
+        .post(format!("{base}/v1/dev/login"))
+        .json(&serde_json::json!({ "client": client }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("dev login: {} (start the DS with --dev-identity)", r.status()));
+    }
+    let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+    v["token"].as_str().map(str::to_owned).ok_or_else(|| "dev login: no token".to_owned())
+}
+
 async fn setup(base: &str, http: &reqwest::Client, groups: usize, members: usize) -> Result<World, String> {
     let members = members.max(1);
     let (block, shared) = if groups >= 2 { (members.div_ceil(2), members - members.div_ceil(2)) } else { (members, 0) };
@@ -444,8 +459,10 @@ async fn setup(base: &str, http: &reqwest::Client, groups: usize, members: usize
         let c = &setups[creator];
         let mut grp = MlsGroup::new(&c.provider, &c.signer, &cfg, c.cred.clone()).map_err(|e| format!("{e:?}"))?;
         let gi = grp.export_group_info(c.provider.crypto(), &c.signer, true).map_err(|e| format!("{e:?}"))?;
+        let token = dev_token(http, base, &ids[creator].0).await?;
         let r = http
             .post(format!("{base}/v1/groups"))
+            .bearer_auth(token)
             .body(gi.tls_serialize_detached().map_err(|e| e.to_string())?)
             .send()
             .await

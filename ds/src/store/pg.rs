@@ -33,11 +33,16 @@ use postgres::{Client, Config, NoTls};
 use crate::meta::{AttachmentRow, GroupQuota, MetaResult, MetaStore, Reserve, StoredGroup, UploadRow};
 
 /// Versioned migrations, applied in order at startup (each once, under an advisory lock).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] =
+    &[(1, include_str!("../../migrations/0001_init.sql")), (2, include_str!("../../migrations/0002_identity.sql"))];
 
 /// Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`).
 const LOCK_QUOTA: i32 = 1;
 const LOCK_RELAY: i32 = 2;
+/// Per client (uploader): taken after the group's `LOCK_QUOTA`, always in that order.
+const LOCK_CLIENT: i32 = 3;
+/// Per client: the key-package count check and insert.
+const LOCK_KEY_PACKAGES: i32 = 4;
 const LOCK_MIGRATE: i64 = 0x6d69_6d69_6473; // "mimids"
 
 const WORKERS: usize = 4;
@@ -223,18 +228,43 @@ fn usage_of(tx: &mut postgres::Transaction<'_>, group_id: &[u8]) -> Result<(u64,
     Ok((u(ab).saturating_add(u(ub)), u(ac).saturating_add(u(uc))))
 }
 
+fn usage_of_uploader(tx: &mut postgres::Transaction<'_>, uploader: &[u8]) -> Result<(u64, u64), postgres::Error> {
+    let r = tx.query_one(
+        "SELECT (SELECT COALESCE(SUM(size),0)::bigint FROM attachments WHERE uploader=$1),
+                (SELECT COUNT(*) FROM attachments WHERE uploader=$1),
+                (SELECT COALESCE(SUM(total),0)::bigint FROM uploads WHERE uploader=$1),
+                (SELECT COUNT(*) FROM uploads WHERE uploader=$1)",
+        &[&uploader],
+    )?;
+    let (ab, ac, ub, uc): (i64, i64, i64, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
+    Ok((u(ab).saturating_add(u(ub)), u(ac).saturating_add(u(uc))))
+}
+
+/// Checks the group's and the uploader's quotas. Takes the group's and then the client's
+/// advisory lock, so that concurrent reservations on any replica are serialised (the same order
+/// everywhere: no deadlock).
 fn check_quota(
     tx: &mut postgres::Transaction<'_>,
     group_id: &[u8],
+    uploader: &[u8],
     add: u64,
     q: GroupQuota,
 ) -> Result<Reserve, postgres::Error> {
+    lock_group(tx, LOCK_QUOTA, group_id)?;
+    lock_group(tx, LOCK_CLIENT, uploader)?;
     let (bytes, count) = usage_of(tx, group_id)?;
     if count.saturating_add(1) > q.count {
         return Ok(Reserve::OverCount);
     }
     if bytes.saturating_add(add) > q.bytes {
         return Ok(Reserve::OverBytes);
+    }
+    let (bytes, count) = usage_of_uploader(tx, uploader)?;
+    if count.saturating_add(1) > q.client_count {
+        return Ok(Reserve::OverClientCount);
+    }
+    if bytes.saturating_add(add) > q.client_bytes {
+        return Ok(Reserve::OverClientBytes);
     }
     Ok(Reserve::Ok)
 }
@@ -364,13 +394,19 @@ impl PgMeta {
 }
 
 fn group_from_row(r: &postgres::Row) -> StoredGroup {
-    StoredGroup { group_id: r.get(0), epoch: u(r.get(1)), group_info: r.get(2), ratchet_tree: r.get(3) }
+    StoredGroup {
+        group_id: r.get(0),
+        epoch: u(r.get(1)),
+        group_info: r.get(2),
+        ratchet_tree: r.get(3),
+        owner: r.get(4),
+    }
 }
 
 impl MetaStore for PgMeta {
     fn load_groups(&self) -> MetaResult<Vec<StoredGroup>> {
         self.run(|c| {
-            Ok(c.query("SELECT group_id, epoch, group_info, ratchet_tree FROM groups", &[])?
+            Ok(c.query("SELECT group_id, epoch, group_info, ratchet_tree, owner FROM groups", &[])?
                 .iter()
                 .map(group_from_row)
                 .collect())
@@ -380,10 +416,20 @@ impl MetaStore for PgMeta {
         let g = g.clone();
         self.run(move |c| {
             let n = c.execute(
-                "INSERT INTO groups(group_id, epoch, group_info, ratchet_tree) VALUES($1,$2,$3,$4) ON CONFLICT DO NOTHING",
-                &[&g.group_id, &i(g.epoch), &g.group_info, &g.ratchet_tree],
+                "INSERT INTO groups(group_id, epoch, group_info, ratchet_tree, owner) VALUES($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING",
+                &[&g.group_id, &i(g.epoch), &g.group_info, &g.ratchet_tree, &g.owner],
             )?;
             Ok(n == 1)
+        })
+    }
+    fn set_group(&self, g: &StoredGroup) -> MetaResult<()> {
+        let g = g.clone();
+        self.run(move |c| {
+            c.execute(
+                "UPDATE groups SET epoch=$2, group_info=$3, ratchet_tree=$4 WHERE group_id=$1",
+                &[&g.group_id, &i(g.epoch), &g.group_info, &g.ratchet_tree],
+            )
+            .map(drop)
         })
     }
     fn update_group(&self, g: &StoredGroup, message: &[u8]) -> MetaResult<u64> {
@@ -425,14 +471,41 @@ impl MetaStore for PgMeta {
             .collect())
         })
     }
-    fn push_key_package(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {
+    fn push_key_package(&self, client_id: &[u8], data: &[u8], last_resort: bool, max: u64) -> MetaResult<bool> {
         let (cid, data) = (client_id.to_vec(), data.to_vec());
         self.run(move |c| {
-            c.execute("INSERT INTO key_packages(client_id, data) VALUES($1,$2)", &[&cid, &data]).map(drop)
+            let mut tx = c.transaction()?;
+            // Serialises the count check and the insert for this client across replicas.
+            lock_group(&mut tx, LOCK_KEY_PACKAGES, &cid)?;
+            let n: i64 = tx.query_one("SELECT COUNT(*) FROM key_packages WHERE client_id=$1", &[&cid])?.get(0);
+            if u(n) >= max {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO key_packages(client_id, data, last_resort) VALUES($1,$2,$3)",
+                &[&cid, &data, &last_resort],
+            )?;
+            tx.commit()?;
+            Ok(true)
         })
     }
     fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
-        self.pop("key_packages", client_id)
+        let cid = client_id.to_vec();
+        self.run(move |c| {
+            let ordinary = c.query_opt(
+                "DELETE FROM key_packages WHERE id = (SELECT id FROM key_packages WHERE client_id=$1 AND NOT last_resort ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING data",
+                &[&cid],
+            )?;
+            if let Some(r) = ordinary {
+                return Ok(Some(r.get(0)));
+            }
+            // None left: the newest last-resort one, which stays.
+            Ok(c.query_opt(
+                "SELECT data FROM key_packages WHERE client_id=$1 AND last_resort ORDER BY id DESC LIMIT 1",
+                &[&cid],
+            )?
+            .map(|r| r.get(0)))
+        })
     }
     fn push_welcome(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {
         let (cid, data) = (client_id.to_vec(), data.to_vec());
@@ -445,8 +518,7 @@ impl MetaStore for PgMeta {
         let up = up.clone();
         self.run(move |c| {
             let mut tx = c.transaction()?;
-            lock_group(&mut tx, LOCK_QUOTA, &up.group_id)?;
-            let r = check_quota(&mut tx, &up.group_id, up.total, q)?;
+            let r = check_quota(&mut tx, &up.group_id, &up.uploader, up.total, q)?;
             if r == Reserve::Ok {
                 tx.execute(
                     &format!("INSERT INTO uploads({UPLOAD_COLS}) VALUES($1,$2,$3,$4,$5,$6,$7)"),
@@ -544,6 +616,7 @@ impl MetaStore for PgMeta {
         self.run(move |c| {
             let mut tx = c.transaction()?;
             lock_group(&mut tx, LOCK_QUOTA, &a.group_id)?;
+            lock_group(&mut tx, LOCK_CLIENT, &a.uploader)?;
             // FOR SHARE: a concurrent delete of the source waits for this copy (or wins first).
             let exists: Option<String> = tx
                 .query_opt("SELECT blob_id FROM attachments WHERE token_hash=$1 FOR SHARE", &[&src])?
@@ -551,7 +624,7 @@ impl MetaStore for PgMeta {
             if exists.as_deref() != Some(a.blob_id.as_str()) {
                 return Ok(Reserve::Missing);
             }
-            let r = check_quota(&mut tx, &a.group_id, a.size, q)?;
+            let r = check_quota(&mut tx, &a.group_id, &a.uploader, a.size, q)?;
             if r == Reserve::Ok {
                 tx.execute("UPDATE blobs SET refcount=refcount+1 WHERE id=$1", &[&a.blob_id])?;
                 tx.execute(
@@ -598,9 +671,12 @@ impl MetaStore for PgMeta {
     fn load_group(&self, group_id: &[u8]) -> MetaResult<Option<StoredGroup>> {
         let gid = group_id.to_vec();
         self.run(move |c| {
-            Ok(c.query_opt("SELECT group_id, epoch, group_info, ratchet_tree FROM groups WHERE group_id=$1", &[&gid])?
-                .as_ref()
-                .map(group_from_row))
+            Ok(c.query_opt(
+                "SELECT group_id, epoch, group_info, ratchet_tree, owner FROM groups WHERE group_id=$1",
+                &[&gid],
+            )?
+            .as_ref()
+            .map(group_from_row))
         })
     }
     fn group_epoch(&self, group_id: &[u8]) -> MetaResult<Option<u64>> {

@@ -74,7 +74,14 @@ impl Member {
             .build();
         let g = MlsGroup::new(&self.provider, &self.signer, &cfg, self.cred.clone()).unwrap();
         let gi = g.export_group_info(self.provider.crypto(), &self.signer, true).unwrap();
-        let r = ds.http.post(ds.url("/v1/groups")).body(gi.tls_serialize_detached().unwrap()).send().await.unwrap();
+        let r = ds
+            .http
+            .post(ds.url("/v1/groups"))
+            .bearer_auth(ds.token(&self.name).await)
+            .body(gi.tls_serialize_detached().unwrap())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201, "register: {}", r.text().await.unwrap());
         let gid = g.group_id().as_slice().to_vec();
         self.groups.push(g);
@@ -102,13 +109,19 @@ impl Member {
         let r = ds
             .http
             .post(ds.url(&format!("/v1/clients/{}/key-packages", new.client_id())))
+            .bearer_auth(ds.token(&new.name).await)
             .body(kp.tls_serialize_detached().unwrap())
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let r =
-            ds.http.post(ds.url(&format!("/v1/clients/{}/key-packages/claim", new.client_id()))).send().await.unwrap();
+        let r = ds
+            .http
+            .post(ds.url(&format!("/v1/clients/{}/key-packages/claim", new.client_id())))
+            .bearer_auth(ds.token(&self.name).await)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let kp_bytes = r.bytes().await.unwrap();
         let kp = match MlsMessageIn::tls_deserialize_exact(&kp_bytes).unwrap().extract() {
@@ -122,7 +135,13 @@ impl Member {
         let body = self.commit_body(gid, commit, Some(welcome));
         ds.handshake(gid, body).await;
         // The new member fetches its Welcome from its mailbox.
-        let r = ds.http.get(ds.url(&format!("/v1/clients/{}/welcome", new.client_id()))).send().await.unwrap();
+        let r = ds
+            .http
+            .get(ds.url(&format!("/v1/clients/{}/welcome", new.client_id())))
+            .bearer_auth(ds.token(&new.name).await)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let w = match MlsMessageIn::tls_deserialize_exact(r.bytes().await.unwrap()).unwrap().extract() {
             MlsMessageBodyIn::Welcome(w) => w,
@@ -301,6 +320,13 @@ pub async fn token_or_code(r: reqwest::Response) -> Result<Vec<u8>, (u16, String
     }
 }
 
+/// The default configuration with development identity (`--dev-identity`) on `data`.
+pub fn dev_config(data: &Path) -> mimi_ds::Config {
+    let mut c = mimi_ds::Config::for_data_dir(data).unwrap();
+    c.dev_identity = true;
+    c
+}
+
 /// A DS under test (in-process) and an HTTP client.
 pub struct Ds {
     pub base: String,
@@ -314,6 +340,7 @@ impl Ds {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = mimi_ds::Config::for_data_dir(dir.path()).unwrap();
         backend::configure(&mut cfg);
+        cfg.dev_identity = true;
         tune(&mut cfg);
         let running = mimi_ds::start(cfg).await.unwrap();
         Self { base: running.url(), http: reqwest::Client::new(), running: Some(running), dir: Some(dir) }
@@ -325,6 +352,20 @@ impl Ds {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A bearer token for `client` from the development login (`--dev-identity`).
+    pub async fn token(&self, client: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/v1/dev/login"))
+            .json(&serde_json::json!({ "client": client }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "dev login");
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["token"].as_str().unwrap().to_owned()
     }
 
     pub fn app(&self) -> &mimi_ds::App {

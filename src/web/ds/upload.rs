@@ -1,0 +1,308 @@
+//! Uploading an attachment: one request up to `ONE_SHOT_UPLOAD_MAX`, else resumable in
+//! `UPLOAD_PART` parts (resuming from the server's offset after failures and after a reload).
+
+use js_sys::{Array, Object, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::AbortSignal;
+
+use super::super::client::{bytes, get_opt, promise, set, AttachmentRef, MlsGroup, OutgoingAttachment};
+use super::super::io::{Accumulator, Options};
+use super::super::store::{idb, idb_delete, idb_get, idb_keys, idb_put};
+use super::http::*;
+use super::{DsClient, ONE_SHOT_UPLOAD_MAX, RETRIES, UPLOAD_PART};
+use crate::auth::{empty_body_hash, AUTH_HEADER};
+use crate::wire::vl_header;
+use crate::Error;
+
+impl DsClient {
+    pub(super) async fn upload(
+        &self,
+        out: &OutgoingAttachment,
+        g: &MlsGroup,
+        opts: &Options,
+    ) -> Result<Vec<u8>, Error> {
+        let total = out.ciphertext_size_u64()?;
+        let signal = opts.signal();
+        if total <= ONE_SHOT_UPLOAD_MAX {
+            let mut acc = Accumulator::new(&out.stream_from(0, opts)?.into())?;
+            acc.fill(total as usize).await?;
+            let ct = acc.take(total as usize);
+            let gid = g.g.borrow().group_id().to_vec();
+            let mut head = vl_header(gid.len())?;
+            head.extend_from_slice(&gid);
+            head.extend(vl_header(total as usize)?);
+            let body = Uint8Array::new_with_length(head.len() as u32 + ct.length());
+            body.set(&bytes(&head), 0);
+            body.set(&ct, head.len() as u32);
+            let hash = sha256(&body).await?;
+            let body = blob_body(&body)?;
+            let resp = self
+                .send(signal, || Ok(Self::signed(g, "POST", "/v1/attachments".into(), hash)?.body(body.clone())))
+                .await?;
+            opts.progress("upload", total, Some(total));
+            return token_of(resp).await;
+        }
+        // Resumable: create, then PATCH parts; on failure ask the server for its offset and go on.
+        let resp = self
+            .send(signal, || {
+                Ok(Self::signed(g, "POST", "/v1/uploads".into(), empty_body_hash())?
+                    .header("Upload-Length", total.to_string()))
+            })
+            .await?;
+        let location = resp
+            .headers()
+            .get("Location")
+            .ok()
+            .flatten()
+            .ok_or_else(|| Error::ds(resp.status(), None, "the answer has no Location"))?;
+        let record = self.save_upload(out, &location).await?;
+        let r = self.upload_parts(out, g, opts, &location, total, false).await;
+        if !matches!(r, Err(Error::Network(_)) | Err(Error::Aborted)) {
+            if let Some(key) = &record {
+                let _ = idb(idb_delete(key)).await;
+            }
+        }
+        if r.is_err() {
+            // Best effort: free the server's reservation when giving up (not on a network error,
+            // where the upload can still be resumed).
+            if !matches!(r, Err(Error::Network(_))) {
+                self.cancel_at_ds(g, &location).await;
+            }
+        }
+        r
+    }
+
+    /// Best effort `DELETE` of a resumable upload (frees its quota). Right after an aborted
+    /// `PATCH` the server may still be reading that request and answers 409 `Conflict` until it
+    /// notices the closed connection: retry for a few seconds then.
+    async fn cancel_at_ds(&self, g: &MlsGroup, location: &str) {
+        for i in 0..8 {
+            match self.send(None, || Self::signed(g, "DELETE", location.to_string(), empty_body_hash())).await {
+                Err(Error::Ds { status: 409, .. }) => sleep(100 << i.min(4)).await,
+                _ => return,
+            }
+        }
+    }
+
+    pub(super) async fn upload_parts(
+        &self,
+        out: &OutgoingAttachment,
+        g: &MlsGroup,
+        opts: &Options,
+        location: &str,
+        total: u64,
+        resume: bool,
+    ) -> Result<Vec<u8>, Error> {
+        let signal = opts.signal();
+        let mut offset = if resume { self.server_offset(g, location, total, signal).await? } else { 0 };
+        if resume && offset >= total {
+            // The last PATCH arrived but its answer (with the token) was lost: nothing to resume.
+            return Err(Error::InvalidState("the upload completed but its token was lost: send the file again"));
+        }
+        let mut acc = Accumulator::new(&out.stream_from(offset, opts)?.into())?;
+        let mut failures = 0u32;
+        // The next part is read and encrypted while the current PATCH is in flight.
+        let mut next: Option<(Uint8Array, [u8; 32])> = None;
+        loop {
+            opts.check_abort()?;
+            let (part, hash) = match next.take() {
+                Some(p) => p,
+                None => {
+                    acc.fill(UPLOAD_PART).await?;
+                    let part = acc.take(UPLOAD_PART);
+                    let hash = sha256(&part).await?;
+                    (part, hash)
+                }
+            };
+            let len = u64::from(part.length());
+            let auth = sign(&g.g.borrow(), "PATCH", location, hash)?;
+            let req = Req::new("PATCH", location.to_string())
+                .header(AUTH_HEADER, auth)
+                .header("Upload-Offset", offset.to_string())
+                .header("Content-Type", "application/partial-upload")
+                .body(blob_body(&part)?);
+            drop(part);
+            let prepare = async {
+                if offset + len >= total {
+                    return Ok(None);
+                }
+                acc.fill(UPLOAD_PART).await?;
+                let p = acc.take(UPLOAD_PART);
+                let h = sha256(&p).await?;
+                Ok::<_, Error>(Some((p, h)))
+            };
+            let (sent, prepared) = futures_util::future::join(self.fetch(&req, signal), prepare).await;
+            let e = match sent {
+                Ok(resp) if resp.status() == 201 => return token_of(resp).await,
+                Ok(resp) if resp.status() == 204 => {
+                    offset += len;
+                    failures = 0;
+                    next = prepared?;
+                    opts.progress("upload", offset, Some(total));
+                    continue;
+                }
+                Ok(resp) => ds_error(&resp).await,
+                Err(e) => e,
+            };
+            let conflict = matches!(e, Error::Ds { code: crate::error::DsCode::Conflict, .. });
+            if !(retryable(&e) || conflict) || failures + 1 >= RETRIES {
+                return Err(e);
+            }
+            sleep(250 << failures.min(4)).await;
+            failures += 1;
+            // Where is the server? Then restart the ciphertext stream there.
+            let server = self.server_offset(g, location, total, signal).await?;
+            offset = server;
+            acc = Accumulator::new(&out.stream_from(offset, opts)?.into())?;
+        }
+    }
+
+    /// `HEAD` of a resumable upload: the server's `Upload-Offset`.
+    pub(super) async fn server_offset(
+        &self,
+        g: &MlsGroup,
+        location: &str,
+        total: u64,
+        signal: Option<&AbortSignal>,
+    ) -> Result<u64, Error> {
+        let head = self.send(signal, || Self::signed(g, "HEAD", location.to_string(), empty_body_hash())).await?;
+        let server = head
+            .headers()
+            .get("Upload-Offset")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| Error::ds(head.status(), None, "the answer has no Upload-Offset"))?;
+        if server > total {
+            return Err(Error::ds(head.status(), None, "Upload-Offset past the end"));
+        }
+        Ok(server)
+    }
+
+    pub(super) fn upload_prefix(&self) -> Option<String> {
+        self.h.store_name.as_ref().map(|n| format!("upload:{n}:"))
+    }
+
+    /// Persists what resuming this upload after a reload needs (keys, upload URL, the File), for
+    /// clients that persist; returns the IndexedDB key.
+    pub(super) async fn save_upload(&self, out: &OutgoingAttachment, location: &str) -> Result<Option<String>, Error> {
+        let Some(prefix) = self.upload_prefix() else { return Ok(None) };
+        let key = format!("{prefix}{location}");
+        let rec = Object::new();
+        set(&rec, "state", bytes(&out.pending.to_bytes()?));
+        set(&rec, "file", out.file.clone());
+        set(&rec, "location", location);
+        set(&rec, "groupId", bytes(out.pending.group_id()));
+        set(&rec, "name", get_opt(&out.file, "name"));
+        idb(idb_put(&key, &rec.into())).await?;
+        Ok(Some(key))
+    }
+}
+
+#[wasm_bindgen]
+impl DsClient {
+    /// Encrypts `file` (chunked, bounded memory) and uploads it: in one request up to 4 MiB of
+    /// ciphertext, else resumably in 8 MiB parts, retrying with backoff and resuming from the
+    /// server's offset after network errors (for example a Delivery Service restart). Resolves to
+    /// the reference: put `ref.contentType()` in the chat message (send it in the same epoch).
+    #[wasm_bindgen(js_name = sendAttachment, unchecked_return_type = "Promise<AttachmentRef>")]
+    pub fn send_attachment(
+        &self,
+        group: &MlsGroup,
+        file: web_sys::Blob,
+        #[wasm_bindgen(unchecked_optional_param_type = "EncryptOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        let options = options.unwrap_or_default();
+        let this = self.clone_handle();
+        let g = group.share();
+        promise(async move {
+            let opts = Options::from_js(&options)?;
+            let out = super::super::client::start_attachment(g.g.clone(), file, &opts).await?;
+            let token = this.upload(&out, &g, &opts).await?;
+            Ok(out.pending.complete(&g.g.borrow(), &token).map(AttachmentRef)?)
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl DsClient {
+    /// Uploads that a persisting client started and did not finish (for example when the page
+    /// was closed): `[{id, name, size, groupId}]`. Resume them with `resumeUpload`.
+    #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<{ id: string; name?: string; size: number; groupId: Uint8Array }[]>")]
+    pub fn pending_uploads(&self) -> Promise {
+        let prefix = self.upload_prefix();
+        promise(async move {
+            let out = Array::new();
+            let Some(prefix) = prefix else { return Ok(out) };
+            for k in Array::from(&idb(idb_keys()).await?).iter() {
+                let Some(key) = k.as_string().filter(|k| k.starts_with(&prefix)) else { continue };
+                let rec = idb(idb_get(&key)).await?;
+                let o = Object::new();
+                set(&o, "id", key.as_str());
+                set(&o, "name", get_opt(&rec, "name"));
+                set(&o, "size", get_opt(&get_opt(&rec, "file"), "size"));
+                set(&o, "groupId", get_opt(&rec, "groupId"));
+                out.push(&o);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Resumes a pending upload (from `pendingUploads`) from the server's offset and resolves to
+    /// the reference, as `sendAttachment` does. `WrongEpoch` if the group has moved to another
+    /// epoch since the upload started (the keys belong to that epoch: send the file again).
+    #[wasm_bindgen(js_name = resumeUpload, unchecked_return_type = "Promise<AttachmentRef>")]
+    pub fn resume_upload(
+        &self,
+        group: &MlsGroup,
+        id: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "StreamOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        let options = options.unwrap_or_default();
+        let this = self.clone_handle();
+        let g = group.share();
+        promise(async move {
+            let opts = Options::from_js(&options)?;
+            let rec = idb(idb_get(&id)).await?;
+            if rec.is_undefined() {
+                return Err(Error::InvalidArgument("no such pending upload".into()));
+            }
+            let state = get_opt(&rec, "state")
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| Error::Codec("bad upload record".into()))?;
+            let file = get_opt(&rec, "file")
+                .dyn_into::<web_sys::Blob>()
+                .map_err(|_| Error::Codec("bad upload record".into()))?;
+            let location =
+                get_opt(&rec, "location").as_string().ok_or_else(|| Error::Codec("bad upload record".into()))?;
+            let pending = crate::attachment::PendingAttachment::from_bytes(&zeroize::Zeroizing::new(state.to_vec()))?;
+            if pending.group_id() != g.g.borrow().group_id() {
+                return Err(Error::WrongGroup);
+            }
+            let out = OutgoingAttachment { g: g.g.clone(), pending, file };
+            let total = out.ciphertext_size_u64()?;
+            let r = this.upload_parts(&out, &g, &opts, &location, total, true).await;
+            if !matches!(r, Err(Error::Network(_)) | Err(Error::Aborted)) {
+                let _ = idb(idb_delete(&id)).await;
+            }
+            Ok(out.pending.complete(&g.g.borrow(), &r?).map(AttachmentRef)?)
+        })
+    }
+
+    /// Abandons a pending upload: cancels it at the Delivery Service (freeing the quota) and
+    /// forgets it.
+    #[wasm_bindgen(js_name = discardUpload, unchecked_return_type = "Promise<void>")]
+    pub fn discard_upload(&self, group: &MlsGroup, id: String) -> Promise {
+        let this = self.clone_handle();
+        let g = group.share();
+        promise(async move {
+            let rec = idb(idb_get(&id)).await?;
+            if let Some(location) = get_opt(&rec, "location").as_string() {
+                this.cancel_at_ds(&g, &location).await;
+            }
+            idb(idb_delete(&id)).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
