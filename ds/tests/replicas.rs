@@ -18,6 +18,9 @@ use common::*;
 use futures_util::StreamExt as _;
 use mimi_attachments::auth::AUTH_HEADER;
 
+/// The token secret every replica shares (token mode: a client's token is valid on all of them).
+const TOKEN_SECRET: &[u8] = b"replicas-test-token-secret-0123456789abcdef";
+
 struct Replica {
     child: Child,
     base: String,
@@ -26,9 +29,13 @@ struct Replica {
 impl Replica {
     fn spawn(meta: &str, blobs: &str, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap().keep();
+        let secret = data.join("token.key");
+        std::fs::write(&secret, TOKEN_SECRET).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mimi-ds"))
-            .args(["--listen", "127.0.0.1:0", "--dev-identity", "--meta", meta, "--blobs", blobs, "--data-dir"])
+            .args(["--listen", "127.0.0.1:0", "--meta", meta, "--blobs", blobs, "--data-dir"])
             .arg(&data)
+            .arg("--token-secret-file")
+            .arg(&secret)
             .args(extra)
             .env("MIMI_DS_LOG", "warn")
             .stdout(Stdio::piped())
@@ -45,7 +52,9 @@ impl Replica {
         self.base.trim_start_matches("http://").to_owned()
     }
     fn ds(&self) -> Ds {
-        Ds::at(self.base.clone())
+        let mut ds = Ds::at(self.base.clone());
+        ds.secret = Some(TOKEN_SECRET.to_vec());
+        ds
     }
     fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL
@@ -85,6 +94,7 @@ async fn proxy(backends: Vec<String>) -> (String, tokio::task::JoinHandle<()>) {
 /// A client that opens a new connection per request, so the proxy alternates replicas.
 fn spreading(base: &str) -> Ds {
     let mut ds = Ds::at(base.to_owned());
+    ds.secret = Some(TOKEN_SECRET.to_vec());
     ds.http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     ds
 }

@@ -333,6 +333,9 @@ pub struct Ds {
     pub http: reqwest::Client,
     pub running: Option<mimi_ds::RunningDs>,
     pub dir: Option<tempfile::TempDir>,
+    /// Token-mode secret shared by several DS processes (replicas): tokens are minted here
+    /// instead of by one replica's development login, whose key is per process.
+    pub secret: Option<Vec<u8>>,
 }
 
 impl Ds {
@@ -343,19 +346,23 @@ impl Ds {
         cfg.dev_identity = true;
         tune(&mut cfg);
         let running = mimi_ds::start(cfg).await.unwrap();
-        Self { base: running.url(), http: reqwest::Client::new(), running: Some(running), dir: Some(dir) }
+        Self { base: running.url(), http: reqwest::Client::new(), running: Some(running), dir: Some(dir), secret: None }
     }
 
     pub fn at(base: String) -> Self {
-        Self { base, http: reqwest::Client::new(), running: None, dir: None }
+        Self { base, http: reqwest::Client::new(), running: None, dir: None, secret: None }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    /// A bearer token for `client` from the development login (`--dev-identity`).
+    /// A bearer token for `client` from the development login (`--dev-identity`), or minted with
+    /// the shared token secret.
     pub async fn token(&self, client: &str) -> String {
+        if let Some(secret) = &self.secret {
+            return mimi_ds::identity::Identity::with_secret(secret).issue(client, 3600).unwrap();
+        }
         let r = self
             .http
             .post(self.url("/v1/dev/login"))
