@@ -52,6 +52,10 @@ pub trait BlobStore: Send + Sync + 'static {
     fn free_bytes(&self) -> BoxFut<'_, Option<u64>> {
         Box::pin(async { Ok(None) })
     }
+    /// Whether the store answers (readiness probe).
+    fn ready(&self) -> BoxFut<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Files under `<data>/staging/<id>` and `<data>/blobs/<id>`.

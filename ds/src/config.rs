@@ -144,6 +144,15 @@ pub struct Config {
     /// leave less gets 507 `InsufficientStorage` (metadata writes and deletions keep working).
     #[arg(long, env = "MIMI_DS_MIN_FREE_BYTES", value_parser = parse_bytes, default_value_t = 64 * 1024 * 1024)]
     pub min_free_bytes: u64,
+    /// Metadata in PostgreSQL instead of `<data-dir>/meta.sqlite`: `postgres://user[:pw]@host:port/db`
+    /// (stateless replicas share it; migrations are applied at start).
+    #[arg(long, env = "MIMI_DS_META", value_name = "URL")]
+    pub meta: Option<String>,
+    /// Attachment bytes in S3-compatible object storage instead of `<data-dir>`:
+    /// `s3://bucket?endpoint=http://host:port&region=…&access_key=…&secret_key=…` (keys also
+    /// from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
+    #[arg(long, env = "MIMI_DS_BLOBS", value_name = "URL")]
+    pub blobs: Option<String>,
     /// Development identity mode: `POST /v1/dev/login` hands out a client token for ANY name,
     /// every response says `Mimi-DS-Mode: development`. For local demos and tests only.
     #[arg(long, env = "MIMI_DS_DEV_IDENTITY")]

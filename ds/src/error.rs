@@ -60,6 +60,13 @@ impl ApiError {
         tracing::error!(error = %detail, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal", "internal error")
     }
+    /// 503 `Unavailable`: a storage engine (PostgreSQL, the object store) cannot be reached;
+    /// retry after `Retry-After` seconds. Nothing of the request was made visible.
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %detail, "storage engine unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "a storage engine is unavailable; retry")
+            .with_header("retry-after", 2)
+    }
     /// Adds a header.
     pub fn with_header(mut self, name: &'static str, value: impl ToString) -> Self {
         if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
@@ -75,6 +82,10 @@ impl From<std::io::Error> for ApiError {
         if matches!(e.raw_os_error(), Some(28) | Some(122)) || e.kind() == std::io::ErrorKind::StorageFull {
             return Self::insufficient_storage();
         }
+        // The object store (S3) cannot be reached: see store::s3.
+        if e.kind() == std::io::ErrorKind::NotConnected {
+            return Self::unavailable(e);
+        }
         Self::internal(e)
     }
 }
@@ -85,6 +96,10 @@ impl From<rusqlite::Error> for ApiError {
             if f.code == rusqlite::ErrorCode::DiskFull {
                 tracing::warn!(error = %e, "metadata store: disk full");
                 return Self::insufficient_storage();
+            }
+            // PostgreSQL cannot be reached: see store::pg.
+            if f.code == rusqlite::ErrorCode::CannotOpen {
+                return Self::unavailable(e);
             }
         }
         Self::internal(e)

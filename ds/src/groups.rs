@@ -178,6 +178,8 @@ pub struct HandshakeOutcome {
 pub struct Groups {
     map: Mutex<HashMap<Vec<u8>, Tracked>>,
     grace: Duration,
+    /// A metadata store shared with other DS replicas (PostgreSQL): see [`Groups::share_with`].
+    shared: std::sync::OnceLock<std::sync::Arc<dyn MetaStore>>,
 }
 
 fn bad(e: impl std::fmt::Display) -> GroupError {
@@ -249,7 +251,61 @@ fn tls<T: tls_codec::Serialize>(v: &T) -> Result<Vec<u8>, GroupError> {
 impl Groups {
     /// Empty; `grace` is how long the previous epoch's leaves stay valid after a commit.
     pub fn new(grace: Duration) -> Self {
-        Self { map: Mutex::new(HashMap::new()), grace }
+        Self { map: Mutex::new(HashMap::new()), grace, shared: std::sync::OnceLock::new() }
+    }
+
+    /// Follows groups through a metadata store shared by several DS replicas: before a group is
+    /// used, its stored epoch is compared with the tracked one, and the group is rebuilt from the
+    /// stored GroupInfo and tree when another replica registered it or accepted a commit.
+    pub fn share_with(&self, meta: std::sync::Arc<dyn MetaStore>) {
+        let _ = self.shared.set(meta);
+    }
+
+    fn refresh(&self, group_id: &[u8]) {
+        let Some(meta) = self.shared.get() else { return };
+        let stored_epoch = match meta.group_epoch(group_id) {
+            Ok(Some(e)) => e,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a group's epoch");
+                return;
+            }
+        };
+        let tracked = self.lock().get(group_id).map(|t| t.group.group_context().epoch().as_u64());
+        if tracked.is_some_and(|t| t >= stored_epoch) {
+            return;
+        }
+        let g = match meta.load_group(group_id) {
+            Ok(Some(g)) => g,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a group");
+                return;
+            }
+        };
+        let (provider, group) = match build(&g.group_info, &g.ratchet_tree) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "could not rebuild a group changed by another replica");
+                return;
+            }
+        };
+        let mut map = self.lock();
+        let prev = match map.get(group_id) {
+            Some(t) => {
+                let old = t.group.group_context().epoch().as_u64();
+                if old >= g.epoch {
+                    return; // another request refreshed it meanwhile
+                }
+                (old + 1 == g.epoch).then(|| PrevEpoch {
+                    epoch: old,
+                    leaves: snapshot(&t.group),
+                    until: Instant::now() + self.grace,
+                })
+            }
+            None => None,
+        };
+        map.insert(group_id.to_vec(), Tracked { provider, group, prev, stored: g, last: None });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Tracked>> {
@@ -351,6 +407,7 @@ impl Groups {
 
     /// The current epoch of a group.
     pub fn epoch(&self, group_id: &[u8]) -> Option<u64> {
+        self.refresh(group_id);
         self.lock().get(group_id).map(|t| t.group.group_context().epoch().as_u64())
     }
 
@@ -363,6 +420,7 @@ impl Groups {
     /// * `allow_old`: any older epoch, verified against the current leaf (used to fetch the
     ///   relay queue to catch up).
     pub fn lookup(&self, group_id: &[u8], epoch: u64, leaf_index: u32, allow_old: bool) -> Result<Lookup, LookupError> {
+        self.refresh(group_id);
         let map = self.lock();
         let t = map.get(group_id).ok_or(LookupError::NotMember)?;
         let current_epoch = t.group.group_context().epoch().as_u64();
@@ -484,6 +542,7 @@ impl Groups {
             MlsMessageBodyIn::PublicMessage(p) => p,
             _ => return Err(bad("handshake messages must be PublicMessages")),
         };
+        self.refresh(group_id);
         let mut map = self.lock();
         let t = map.get_mut(group_id).ok_or(GroupError::UnknownGroup)?;
         let current_epoch = t.group.group_context().epoch().as_u64();
@@ -570,6 +629,11 @@ impl Groups {
                     Ok(s) => s,
                     Err(e) => {
                         self.rollback(meta, t)?;
+                        // Another DS replica stored a commit for this epoch first (shared store).
+                        let now = t.group.group_context().epoch().as_u64();
+                        if now != current_epoch {
+                            return Err(GroupError::WrongEpoch(now));
+                        }
                         return Err(storage(e));
                     }
                 };

@@ -21,6 +21,7 @@ pub mod meta;
 pub mod reqauth;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod www;
 
 use std::collections::HashSet;
@@ -94,20 +95,30 @@ pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
     let identity = identity::Identity::from_config(cfg.dev_identity, cfg.token_secret_file.as_deref())?;
     let www = www::StaticRoots::open(cfg.www.as_deref(), cfg.www_pkg.as_deref())?;
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let meta: Arc<dyn MetaStore> = Arc::new(SqliteMeta::open(&cfg.data_dir.join("meta.sqlite"))?);
-    let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&cfg.data_dir)?);
+    let meta: Arc<dyn MetaStore> = match &cfg.meta {
+        Some(url) => Arc::new(store::pg::PgMeta::open(url)?),
+        None => Arc::new(SqliteMeta::open(&cfg.data_dir.join("meta.sqlite"))?),
+    };
+    let blobs: Arc<dyn BlobStore> = match &cfg.blobs {
+        Some(url) => Arc::new(store::s3::S3BlobStore::open(&store::s3::S3Url::parse(url)?)?),
+        None => Arc::new(FsBlobStore::open(&cfg.data_dir)?),
+    };
     let groups = Groups::new(Duration::from_secs(cfg.epoch_grace_secs));
+    if meta.is_shared() {
+        groups.share_with(meta.clone());
+    }
     let failed = groups.restore(meta.as_ref())?;
     if failed > 0 {
         tracing::warn!(failed, "some groups could not be restored");
     }
+    let nonces = if meta.is_shared() { NonceCache::shared(meta.clone()) } else { NonceCache::default() };
     let app = Arc::new(App {
         cfg: cfg.clone(),
         meta,
         blobs,
         groups,
         crypto: RustCrypto::default(),
-        nonces: NonceCache::default(),
+        nonces,
         busy: Mutex::new(HashSet::new()),
         notify: Notify::new(),
         www,
@@ -121,10 +132,21 @@ pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
              anyone can impersonate anyone. Never use --dev-identity in production."
         );
     }
-    app.recover().await?;
+    if app.meta.is_shared() {
+        // Other replicas' uploads are in flight: no start-up recovery (expiry cleans up after
+        // a replica that died), and long polls wake on every replica's appends.
+        let weak = Arc::downgrade(&app);
+        app.meta.on_remote_message(Box::new(move || {
+            if let Some(a) = weak.upgrade() {
+                a.notify.notify_waiters();
+            }
+        }));
+    } else {
+        app.recover().await?;
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    let router = api::router(app.clone());
+    let router = api::router(app.clone()).merge(store::health_router(app.clone()));
     let (tx, rx) = oneshot::channel::<()>();
     let limits = server::Limits::from_config(&cfg);
     let server = tokio::spawn(server::serve(listener, router, limits, async move {

@@ -147,6 +147,38 @@ pub trait MetaStore: Send + Sync + 'static {
     fn blob_ids(&self) -> MetaResult<Vec<String>>;
     /// (bytes, count) used by a group: attachments plus reserved uploads.
     fn usage(&self, group_id: &[u8]) -> MetaResult<(u64, u64)>;
+
+    // Scale-out (PostgreSQL): the defaults are the embedded, single-process behaviour.
+
+    /// Whether several DS processes share this store: groups are then re-read when another
+    /// replica changed them, and start-up recovery leaves other replicas' uploads alone.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// One stored group.
+    fn load_group(&self, group_id: &[u8]) -> MetaResult<Option<StoredGroup>> {
+        Ok(self.load_groups()?.into_iter().find(|g| g.group_id == group_id))
+    }
+    /// The stored epoch of a group.
+    fn group_epoch(&self, group_id: &[u8]) -> MetaResult<Option<u64>> {
+        Ok(self.load_group(group_id)?.map(|g| g.epoch))
+    }
+    /// Records a request nonce in a replay cache shared by every replica until `keep_until_ms`:
+    /// `Some(false)` if it was seen and has not expired. `None`: the store keeps no replay cache
+    /// (the DS uses its in-process one).
+    fn insert_nonce(&self, nonce: &[u8], now_ms: u64, keep_until_ms: u64) -> MetaResult<Option<bool>> {
+        let _ = (nonce, now_ms, keep_until_ms);
+        Ok(None)
+    }
+    /// Sets a callback run when any process appended to a relay queue (long-poll wake-ups across
+    /// replicas). The embedded store has one process, which wakes its own waiters.
+    fn on_remote_message(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        drop(wake);
+    }
+    /// Whether the store answers (readiness probe).
+    fn ping(&self) -> MetaResult<()> {
+        Ok(())
+    }
 }
 
 /// SQLite in `<data>/meta.sqlite` (WAL, `synchronous=FULL`).
@@ -535,5 +567,8 @@ impl MetaStore for SqliteMeta {
     }
     fn usage(&self, group_id: &[u8]) -> MetaResult<(u64, u64)> {
         self.with(|c| usage_of(c, group_id))
+    }
+    fn ping(&self) -> MetaResult<()> {
+        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }
 }

@@ -51,6 +51,8 @@ fn not_member() -> ApiError {
 #[derive(Default)]
 pub struct NonceCache {
     seen: Mutex<NonceMap>,
+    /// A replay cache shared by all replicas (PostgreSQL), used instead of the map.
+    shared: Option<std::sync::Arc<dyn crate::meta::MetaStore>>,
 }
 
 #[derive(Default)]
@@ -62,6 +64,21 @@ struct NonceMap {
 impl NonceCache {
     /// Records `nonce` until `keep_until_ms`; false if it was already seen.
     pub fn insert(&self, nonce: [u8; NONCE_LEN], now_ms: u64, keep_until_ms: u64) -> bool {
+        self.try_insert(nonce, now_ms, keep_until_ms).unwrap_or(false)
+    }
+
+    /// The replay cache in a metadata store shared by every replica.
+    pub fn shared(meta: std::sync::Arc<dyn crate::meta::MetaStore>) -> Self {
+        Self { seen: Mutex::default(), shared: Some(meta) }
+    }
+
+    /// As [`NonceCache::insert`]; an error when the shared cache cannot be reached.
+    pub fn try_insert(&self, nonce: [u8; NONCE_LEN], now_ms: u64, keep_until_ms: u64) -> Result<bool, ApiError> {
+        if let Some(meta) = &self.shared {
+            if let Some(fresh) = meta.insert_nonce(&nonce, now_ms, keep_until_ms)? {
+                return Ok(fresh);
+            }
+        }
         let mut g = match self.seen.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -73,11 +90,11 @@ impl NonceCache {
         }
         if let Some(until) = m.get(&nonce) {
             if *until > now_ms {
-                return false;
+                return Ok(false);
             }
         }
         m.insert(nonce, keep_until_ms);
-        true
+        Ok(true)
     }
 }
 
@@ -173,7 +190,7 @@ impl Verifier<'_> {
         }
         let nonce: [u8; NONCE_LEN] =
             tbs.nonce.as_slice().try_into().map_err(|_| unauthorized(AuthError::Malformed("nonce length")))?;
-        if !self.nonces.insert(nonce, now, tbs.timestamp_ms.saturating_add(self.skew_ms).saturating_add(1000)) {
+        if !self.nonces.try_insert(nonce, now, tbs.timestamp_ms.saturating_add(self.skew_ms).saturating_add(1000))? {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Replay", "this request was already received"));
         }
         Ok(Caller {

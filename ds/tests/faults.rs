@@ -60,7 +60,7 @@ impl Proc {
     fn ds(&self) -> Ds {
         let http =
             reqwest::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(20)).build().unwrap();
-        Ds { base: self.base.clone(), http, running: None, dir: None }
+        Ds { base: self.base.clone(), http, running: None, dir: None, secret: None }
     }
     fn pid(&self) -> u32 {
         self.child.id()

@@ -2,6 +2,9 @@
 //! nothing may be lost, corrupted or fail, the books must agree with the DS, and the DS's memory
 //! must stay bounded. No assertion on speed.
 
+#[allow(dead_code)]
+#[path = "common/backend.rs"]
+mod backend;
 #[path = "../examples/loadgen/mod.rs"]
 mod loadgen;
 
@@ -18,6 +21,8 @@ async fn a_short_mixed_load_loses_nothing_and_memory_stays_bounded() {
         seed: 7,
         warmup_secs: 4,
         ds_bin: Some(env!("CARGO_BIN_EXE_mimi-ds").into()),
+        // MIMI_DS_TEST_BACKEND=pg-s3: the same load on PostgreSQL + S3.
+        ds_args: backend::ds_args(),
         ..Default::default()
     };
     let r = loadgen::run(cfg, "ds/tests/load.rs".into()).await.unwrap();

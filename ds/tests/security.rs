@@ -225,10 +225,13 @@ async fn outsider_disk_exhaustion_is_bounded_by_client_quotas_and_the_registrati
 
     // The registration floor: with less free space than it reserves, new groups are refused
     // while existing groups keep uploading.
-    let ds = Ds::start(|c| c.registration_floor_bytes = u64::MAX / 4).await;
-    let mut carol = Member::new("carol");
-    let (st, code) = register_with_id(&ds, &mut carol, b"carol/new", "carol").await;
-    assert_eq!((st, code.as_str()), (507, "InsufficientStorage"));
+    // (Only where attachment bytes are on the DS's disk: object storage reports no free space.)
+    if backend::is_embedded() {
+        let ds = Ds::start(|c| c.registration_floor_bytes = u64::MAX / 4).await;
+        let mut carol = Member::new("carol");
+        let (st, code) = register_with_id(&ds, &mut carol, b"carol/new", "carol").await;
+        assert_eq!((st, code.as_str()), (507, "InsufficientStorage"));
+    }
 
     // Registration is rate-limited per client.
     let ds = Ds::start(|c| c.register_per_min = 2).await;

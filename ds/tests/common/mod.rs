@@ -333,28 +333,36 @@ pub struct Ds {
     pub http: reqwest::Client,
     pub running: Option<mimi_ds::RunningDs>,
     pub dir: Option<tempfile::TempDir>,
+    /// Token-mode secret shared by several DS processes (replicas): tokens are minted here
+    /// instead of by one replica's development login, whose key is per process.
+    pub secret: Option<Vec<u8>>,
 }
 
 impl Ds {
     pub async fn start(tune: impl FnOnce(&mut mimi_ds::Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = mimi_ds::Config::for_data_dir(dir.path()).unwrap();
+        backend::configure(&mut cfg);
         cfg.dev_identity = true;
         tune(&mut cfg);
         let running = mimi_ds::start(cfg).await.unwrap();
-        Self { base: running.url(), http: reqwest::Client::new(), running: Some(running), dir: Some(dir) }
+        Self { base: running.url(), http: reqwest::Client::new(), running: Some(running), dir: Some(dir), secret: None }
     }
 
     pub fn at(base: String) -> Self {
-        Self { base, http: reqwest::Client::new(), running: None, dir: None }
+        Self { base, http: reqwest::Client::new(), running: None, dir: None, secret: None }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    /// A bearer token for `client` from the development login (`--dev-identity`).
+    /// A bearer token for `client` from the development login (`--dev-identity`), or minted with
+    /// the shared token secret.
     pub async fn token(&self, client: &str) -> String {
+        if let Some(secret) = &self.secret {
+            return mimi_ds::identity::Identity::with_secret(secret).issue(client, 3600).unwrap();
+        }
         let r = self
             .http
             .post(self.url("/v1/dev/login"))
@@ -382,8 +390,14 @@ impl Ds {
     }
 }
 
+pub mod backend;
+
 /// Number of files in `<data>/<sub>`.
+/// With `MIMI_DS_TEST_BACKEND=pg-s3`, the same count in the DS's bucket prefix.
 pub fn files_in(data: &Path, sub: &str) -> usize {
+    if let Some(url) = backend::blobs_for(data) {
+        return backend::count_objects(&url, sub);
+    }
     std::fs::read_dir(data.join(sub)).map(|d| d.count()).unwrap_or(0)
 }
 
