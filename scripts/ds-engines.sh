@@ -35,8 +35,10 @@ as_pg() {
 
 install() {
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    log "installing postgresql"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2
+    log "installing postgresql (apt)"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq postgresql >&2
   fi
   if ! { [ -x "$S3S" ] && "$S3S" --version 2>/dev/null | grep -q "$S3S_VERSION"; }; then
     log "installing s3s-fs $S3S_VERSION (a few minutes on 2 cores)"

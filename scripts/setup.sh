@@ -88,5 +88,8 @@ if full && ! python3 -c "import cryptography" 2>/dev/null; then
   say "installing python cryptography (pip)"
   python3 -m pip install --quiet cryptography
 fi
+# 7. The DS's scale-out engines for its PostgreSQL + S3 test step: Debian's postgresql and s3s-fs
+#    (crates.io), both started on loopback by scripts/ds-engines.sh in the test command.
+if full; then bash scripts/ds-engines.sh install; fi
 if ! full; then say "ok (demo): wasm-pack $(wasm-pack --version 2>/dev/null | awk '{print $2}'); wasm-bindgen $WBG"; exit 0; fi
 say "ok: $(chromium --version 2>/dev/null | head -1); wasm-pack $(wasm-pack --version 2>/dev/null | awk '{print $2}'); wasm-bindgen $WBG"

@@ -41,6 +41,16 @@ step() { # step NAME CMD...: runs CMD, counts its tests, requires at least $(wan
 
 export CARGO_TERM_COLOR=never
 step native cargo test --workspace
+# The DS again on its scale-out backend: a throwaway PostgreSQL cluster and an s3s-fs server on
+# loopback ports (scripts/ds-engines.sh), the same API/load/security suites, and two replicas.
+if eval "$(bash scripts/ds-engines.sh start 2>"$LOG/engines.log")"; then
+  trap 'bash scripts/ds-engines.sh stop >/dev/null 2>&1' EXIT
+  step ds-pg-s3 env MIMI_DS_TEST_BACKEND=pg-s3 cargo test -p mimi-ds --test api --test load --test security
+  step ds-replicas cargo test -p mimi-ds --test replicas -- --include-ignored
+  bash scripts/ds-engines.sh stop >/dev/null 2>&1
+else
+  failed=$((failed + 1)); problems+=("ds-engines start"); cat "$LOG/engines.log"
+fi
 echo "=== vectors: independent Python check"
 if python3 tests/vectors/check_vectors.py >"$LOG/py.log" 2>&1; then
   n=$(grep -Eo '[0-9]+ passed' "$LOG/py.log" | awk '{print $1}'); passed=$((passed + n)); echo "    vectors: $n passed"

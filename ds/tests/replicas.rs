@@ -124,14 +124,17 @@ fn stalled_body(head: Vec<u8>) -> reqwest::Body {
 
 const MIB: usize = 1024 * 1024;
 
+/// Needs PostgreSQL and S3 (`eval "$(scripts/ds-engines.sh start)"`); the test command runs it in
+/// its `ds-pg-s3` step with `--include-ignored`. Ignored otherwise, so that a run without the
+/// engines does not count a test that did nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL + S3: eval \"$(scripts/ds-engines.sh start)\"; cargo test -p mimi-ds --test replicas -- --include-ignored"]
 async fn two_replicas_behind_a_round_robin_proxy() {
     let Some((meta, blobs)) = backend::shared() else {
-        eprintln!(
-            "SKIPPED two_replicas_behind_a_round_robin_proxy: PostgreSQL and S3 are not running \
+        panic!(
+            "two_replicas_behind_a_round_robin_proxy: PostgreSQL and S3 are not running \
              (eval \"$(scripts/ds-engines.sh start)\" sets MIMI_DS_TEST_META and MIMI_DS_TEST_BLOBS)"
         );
-        return;
     };
     tokio::time::timeout(Duration::from_secs(400), scenario(meta, blobs)).await.expect("bounded: 400 s");
 }
