@@ -43,11 +43,13 @@ export CARGO_TERM_COLOR=never
 step native cargo test --workspace
 # The DS again on its scale-out backend: a throwaway PostgreSQL cluster and an s3s-fs server on
 # loopback ports (scripts/ds-engines.sh), the same API/load/security suites, and two replicas.
+# The engines stay up for the e2e suite's two-replica run below and stop when this script exits.
+engines=0
 if eval "$(bash scripts/ds-engines.sh start 2>"$LOG/engines.log")"; then
+  engines=1
   trap 'bash scripts/ds-engines.sh stop >/dev/null 2>&1' EXIT
   step ds-pg-s3 env MIMI_DS_TEST_BACKEND=pg-s3 cargo test -p mimi-ds --test api --test load --test security
   step ds-replicas cargo test -p mimi-ds --test replicas -- --include-ignored
-  bash scripts/ds-engines.sh stop >/dev/null 2>&1
 else
   failed=$((failed + 1)); problems+=("ds-engines start"); cat "$LOG/engines.log"
 fi
@@ -72,6 +74,9 @@ step node-smoke node www/demo-cli.mjs --self-test
 step browser-js node tests/browser/run.mjs --big --ds target/debug/mimi-ds
 step mimi-content node tests/browser/mimi_content.mjs   # ExternalParts built by cborg, decrypted in Chromium
 step e2e node tests/e2e/run.mjs --ds target/debug/mimi-ds
+if [ $engines = 1 ]; then   # the demo against two replicas on PostgreSQL + S3 behind a round-robin proxy
+  step e2e-replicas node tests/e2e/run.mjs --ds target/debug/mimi-ds --replicas
+fi
 step vite-app bash tests/vite-app/check.sh
 echo "=== types: tsc --strict on tests/ts/consumer.ts"
 if tsc -p tests/ts/tsconfig.json >"$LOG/tsc.log" 2>&1; then passed=$((passed + 1)); echo "    types: ok"

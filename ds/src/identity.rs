@@ -13,6 +13,9 @@
 //! * **Development mode** (`--dev-identity`): the same tokens, but signed with a random key made at
 //!   startup and handed out by `POST /v1/dev/login` for **any** name. Every response carries
 //!   `Mimi-DS-Mode: development` and the DS logs a warning at startup. Never for production.
+//!   With `--token-secret-file` as well, the dev login signs with that file's secret instead, so
+//!   that a set of development replicas (the e2e suite behind a load balancer) accept each
+//!   other's tokens.
 //!
 //! HS256 is implemented here with the RustCrypto `hmac` and `sha2` crates (already in the tree)
 //! instead of a JWT crate: one algorithm, pinned, fits in this file, and the MAC is compared in
@@ -29,6 +32,18 @@ use crate::error::ApiError;
 
 /// Smallest accepted HMAC secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
+
+/// The secret in `path`, without one trailing newline; at least [`MIN_SECRET_LEN`] bytes.
+fn read_secret(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
+    let raw =
+        Zeroizing::new(std::fs::read(path).map_err(|e| IdentityError::Secret(format!("{}: {e}", path.display())))?);
+    let trimmed = raw.strip_suffix(b"\n").unwrap_or(&raw);
+    let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+    if trimmed.len() < MIN_SECRET_LEN {
+        return Err(IdentityError::Secret(format!("shorter than {MIN_SECRET_LEN} bytes")));
+    }
+    Ok(Zeroizing::new(trimmed.to_vec()))
+}
 /// Lifetime of a development-mode token, in seconds.
 pub const DEV_TOKEN_TTL_SECS: u64 = 24 * 3600;
 /// Largest accepted token, in bytes.
@@ -57,9 +72,6 @@ pub enum IdentityError {
          or, for a local demo only, --dev-identity"
     )]
     NotConfigured,
-    /// Both modes configured.
-    #[error("--dev-identity and --token-secret-file exclude each other")]
-    Both,
     /// The secret file.
     #[error("token secret: {0}")]
     Secret(String),
@@ -87,28 +99,19 @@ fn now_secs() -> u64 {
 }
 
 impl Identity {
-    /// From the configuration: exactly one of a secret file and development mode.
+    /// From the configuration: a secret file, development mode, or both (development login
+    /// signing with the file's secret, for development replicas); neither is an error.
     pub fn from_config(dev: bool, secret_file: Option<&std::path::Path>) -> Result<Self, IdentityError> {
-        match (dev, secret_file) {
-            (true, Some(_)) => Err(IdentityError::Both),
-            (false, None) => Err(IdentityError::NotConfigured),
+        let key = match (dev, secret_file) {
+            (false, None) => return Err(IdentityError::NotConfigured),
             (true, None) => {
                 let mut key = Zeroizing::new(vec![0u8; 32]);
                 getrandom::fill(&mut key).map_err(|e| IdentityError::Secret(e.to_string()))?;
-                Ok(Self { key, dev: true })
+                key
             }
-            (false, Some(p)) => {
-                let raw = Zeroizing::new(
-                    std::fs::read(p).map_err(|e| IdentityError::Secret(format!("{}: {e}", p.display())))?,
-                );
-                let trimmed = raw.strip_suffix(b"\n").unwrap_or(&raw);
-                let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
-                if trimmed.len() < MIN_SECRET_LEN {
-                    return Err(IdentityError::Secret(format!("shorter than {MIN_SECRET_LEN} bytes")));
-                }
-                Ok(Self { key: Zeroizing::new(trimmed.to_vec()), dev: false })
-            }
-        }
+            (_, Some(p)) => read_secret(p)?,
+        };
+        Ok(Self { key, dev })
     }
 
     /// A verifier for `secret` (token mode); for tests and embedding.
@@ -244,11 +247,19 @@ mod tests {
         let short = dir.join("short");
         std::fs::write(&short, b"too short\n").unwrap();
         assert!(matches!(Identity::from_config(false, Some(&short)), Err(IdentityError::Secret(_))));
-        assert!(matches!(Identity::from_config(true, Some(&short)), Err(IdentityError::Both)));
+        assert!(matches!(Identity::from_config(true, Some(&short)), Err(IdentityError::Secret(_))));
         let good = dir.join("good");
         std::fs::write(&good, [b'k'; 40]).unwrap();
         assert!(!Identity::from_config(false, Some(&good)).unwrap().is_dev());
         assert!(Identity::from_config(true, None).unwrap().is_dev());
+        // Development replicas: the dev login signs with the shared secret, so a token one
+        // replica issues verifies at another configured with the same file.
+        let (r1, r2) = (Identity::from_config(true, Some(&good)).unwrap(), Identity::from_config(true, Some(&good)).unwrap());
+        assert!(r1.is_dev() && r2.is_dev());
+        let t = r1.issue("carol", 60).unwrap();
+        assert_eq!(r2.verify(&t).unwrap(), b"carol");
+        let lone = Identity::from_config(true, None).unwrap();
+        assert!(lone.verify(&t).is_err(), "a random dev key must not accept another replica's token");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

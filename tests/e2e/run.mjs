@@ -2,7 +2,13 @@
 // in headless Chromium (Debian's /usr/bin/chromium via playwright-core) the way a person uses it:
 // Alice and Bob in one tab, Carol in a second tab, every step checked from every pane.
 //
-//   node tests/e2e/run.mjs [--ds PATH_TO_mimi-ds] [--only NAME] [--big]
+//   node tests/e2e/run.mjs [--ds PATH_TO_mimi-ds] [--only NAME] [--big] [--replicas]
+//
+// --replicas: the same suite against the scaled deployment (docs/DEPLOY.md): two DS processes on
+// one PostgreSQL database and one S3 bucket prefix (from MIMI_DS_TEST_META / MIMI_DS_TEST_BLOBS, as
+// `eval "$(scripts/ds-engines.sh start)"` sets them), sharing a token secret, behind a round-robin
+// proxy in this process: consecutive requests of one page land on different replicas, and the
+// restart step SIGKILLs one replica mid-upload while the other serves the resumed upload.
 //
 // The big-file step sends BIG_MIB (default 48 MiB; `--big` = 1 GiB, the benchmark size) from
 // Alice's pane and downloads it in Bob's, watching that the progress bar never runs backwards and
@@ -10,8 +16,9 @@
 // download. Needs pkg/ (wasm-pack --target web) and a built mimi-ds. Prints
 // "test NAME ... ok|FAILED" and "test result: ok. N passed; M failed"; screenshots of every step
 // go to target/e2e-screenshots/ (path printed), numbers to target/e2e-screenshots/report.json.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
+import http from "node:http";
 import { createHash, randomFillSync } from "node:crypto";
 import { mkdtemp, rm, mkdir, writeFile, readdir, readFile } from "node:fs/promises";
 import { createWriteStream } from "node:fs";
@@ -37,18 +44,80 @@ const files = await mkdtemp(join(tmpdir(), "mimi-e2e-files-"));
 await rm(ART, { recursive: true, force: true });
 await mkdir(ART, { recursive: true });
 
-let ds;
-async function startDs() {
-  ds = spawn(DS, ["--listen", `127.0.0.1:${port}`, "--dev-identity", "--data-dir", data, "--www", join(ROOT, "www"), "--www-pkg", join(ROOT, "pkg")],
-    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "warn" } });
-  ds.stderr.on("data", (d) => { if (process.env.VERBOSE) process.stderr.write(`    [ds] ${d}`); });
+const REPLICAS = args.includes("--replicas");
+const WWW = ["--www", join(ROOT, "www"), "--www-pkg", join(ROOT, "pkg")];
+const dsEnv = { ...process.env, RUST_LOG: "warn", MIMI_DS_LOG: "warn" };
+async function waitHealthy(url) {
   for (let i = 0; i < 200; i++) {
-    try { if ((await fetch(`${base}/v1/health`)).ok) return; } catch {}
+    try { if ((await fetch(`${url}/v1/health`)).ok) return; } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error("the Delivery Service did not start");
+  throw new Error(`the Delivery Service at ${url} did not start`);
 }
-function killDs() { return new Promise((r) => { ds.once("exit", r); ds.kill("SIGKILL"); }); }
+function spawnDs(listen, extra) {
+  const p = spawn(DS, ["--listen", listen, "--dev-identity", ...extra, ...WWW], { stdio: ["ignore", "ignore", "pipe"], env: dsEnv });
+  p.stderr.on("data", (d) => { if (process.env.VERBOSE) process.stderr.write(`    [ds ${listen}] ${d}`); });
+  return p;
+}
+
+let ds; // the process the restart step kills: the only DS, or replica 0
+let replicas = null; // --replicas: [{port, proc, extra}] behind the proxy on `port`
+if (REPLICAS) {
+  const meta = process.env.MIMI_DS_TEST_META, blobs = process.env.MIMI_DS_TEST_BLOBS;
+  if (!meta || !blobs) throw new Error('--replicas needs PostgreSQL and S3: eval "$(bash scripts/ds-engines.sh start)"');
+  const db = `mimi_e2e_${process.pid}_${Date.now() % 1e9}`;
+  const made = spawnSync("psql", [meta, "-q", "-c", `CREATE DATABASE ${db}`], { encoding: "utf8" });
+  if (made.status !== 0) throw new Error(`CREATE DATABASE failed: ${made.stderr}`);
+  const secret = join(data, "token.key");
+  await writeFile(secret, randomFillSync(Buffer.alloc(32)).toString("hex"));
+  const shared = ["--meta", meta.replace(/\/[^/]*$/, `/${db}`), "--blobs", `${blobs}${blobs.includes("?") ? "&" : "?"}prefix=${db}`, "--token-secret-file", secret];
+  replicas = [];
+  for (const i of [0, 1]) {
+    const dir = join(data, `replica${i}`);
+    await mkdir(dir);
+    replicas.push({ port: await freePort(), down: true, extra: [...shared, "--data-dir", dir] });
+  }
+  startProxy();
+}
+
+/** The load balancer: round-robin over the replicas that are up, streaming both ways. */
+function startProxy() {
+  const agent = new http.Agent({ keepAlive: true });
+  let next = 0;
+  http.createServer((req, res) => {
+    const up = replicas.filter((r) => !r.down);
+    if (!up.length) { res.writeHead(503).end(); return; }
+    const to = up[next++ % up.length];
+    to.served = (to.served ?? 0) + 1;
+    const fwd = http.request({ host: "127.0.0.1", port: to.port, method: req.method, path: req.url, headers: req.headers, agent }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+      r.on("error", () => res.destroy());
+    });
+    fwd.on("error", () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
+    res.on("close", () => { if (!res.writableFinished) fwd.destroy(); });
+    req.pipe(fwd);
+  }).listen(port, "127.0.0.1").unref();
+}
+
+async function startDs() {
+  if (!replicas) {
+    ds = spawnDs(`127.0.0.1:${port}`, ["--data-dir", data]);
+    return waitHealthy(base);
+  }
+  for (const r of replicas) {
+    if (!r.down) continue;
+    r.proc = spawnDs(`127.0.0.1:${r.port}`, r.extra);
+    await waitHealthy(`http://127.0.0.1:${r.port}`);
+    r.down = false;
+  }
+  ds = replicas[0].proc;
+}
+/** Kills the DS (with --replicas: replica 0 only; the proxy sends everything to replica 1). */
+function killDs() {
+  if (replicas) replicas[0].down = true;
+  return new Promise((r) => { ds.once("exit", r); ds.kill("SIGKILL"); });
+}
 
 /** A random file of `size` bytes on disk; returns its path and SHA-256 (hex). */
 async function randomFile(name, size) {
@@ -466,9 +535,17 @@ await test("upload_resumes_after_the_ds_restarts", async () => {
   return { size: f.size };
 });
 
+if (replicas) {
+  await test("requests_spread_over_both_replicas", async () => {
+    const served = replicas.map((r) => r.served ?? 0), all = served[0] + served[1];
+    assert(all > 100 && Math.min(...served) > all / 5, `one replica served almost everything: ${served}`);
+    return { served };
+  });
+}
+
 if (consoleErrors.length) console.log(`    console errors during the run (not only on load): ${consoleErrors.length}`);
 await context.close();
-ds.kill("SIGTERM");
+for (const p of replicas ? replicas.map((r) => r.proc) : [ds]) p?.kill("SIGTERM");
 await writeFile(join(ART, "report.json"), JSON.stringify(report, null, 2) + "\n");
 for (const d of [data, files, profile]) await rm(d, { recursive: true, force: true });
 console.log(`screenshots: ${ART}`);
