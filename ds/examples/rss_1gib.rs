@@ -5,7 +5,9 @@
 //! cargo build --release -p mimi-ds --bins --examples
 //! cargo run --release -p mimi-ds --example rss_1gib
 //! ```
-//! The DS binary is taken from `$MIMI_DS_BIN`, or next to this example's directory.
+//! The DS binary is taken from `$MIMI_DS_BIN`, or next to this example's directory. Arguments
+//! after `--` go to the DS, e.g. `-- --meta postgres://… --blobs s3://…` for the scale-out backend
+//! (scripts/ds-scale-bench.sh).
 
 use std::io::BufRead as _;
 use std::process::{Command, Stdio};
@@ -79,6 +81,7 @@ async fn main() {
     let mut child = Command::new(&bin)
         .args(["--listen", "127.0.0.1:0", "--dev-identity", "--max-file-bytes", "2147483648", "--data-dir"])
         .arg(dir.path())
+        .args(std::env::args().skip(1))
         .env("MIMI_DS_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

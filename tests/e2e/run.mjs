@@ -18,7 +18,6 @@
 // go to target/e2e-screenshots/ (path printed), numbers to target/e2e-screenshots/report.json.
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
-import http from "node:http";
 import { createHash, randomFillSync } from "node:crypto";
 import { mkdtemp, rm, mkdir, writeFile, readdir, readFile } from "node:fs/promises";
 import { createWriteStream } from "node:fs";
@@ -26,9 +25,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startProxy } from "./rr-proxy.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const ART = join(ROOT, "target/e2e-screenshots");
+const ART = join(ROOT, process.argv.includes("--replicas") ? "target/e2e-screenshots-replicas" : "target/e2e-screenshots");
 const args = process.argv.slice(2);
 const arg = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const DS = arg("--ds", join(ROOT, "target/debug/mimi-ds"));
@@ -77,27 +77,7 @@ if (REPLICAS) {
     await mkdir(dir);
     replicas.push({ port: await freePort(), down: true, extra: [...shared, "--data-dir", dir] });
   }
-  startProxy();
-}
-
-/** The load balancer: round-robin over the replicas that are up, streaming both ways. */
-function startProxy() {
-  const agent = new http.Agent({ keepAlive: true });
-  let next = 0;
-  http.createServer((req, res) => {
-    const up = replicas.filter((r) => !r.down);
-    if (!up.length) { res.writeHead(503).end(); return; }
-    const to = up[next++ % up.length];
-    to.served = (to.served ?? 0) + 1;
-    const fwd = http.request({ host: "127.0.0.1", port: to.port, method: req.method, path: req.url, headers: req.headers, agent }, (r) => {
-      res.writeHead(r.statusCode, r.headers);
-      r.pipe(res);
-      r.on("error", () => res.destroy());
-    });
-    fwd.on("error", () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
-    res.on("close", () => { if (!res.writableFinished) fwd.destroy(); });
-    req.pipe(fwd);
-  }).listen(port, "127.0.0.1").unref();
+  await startProxy(port, replicas);
 }
 
 async function startDs() {
