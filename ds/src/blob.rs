@@ -52,6 +52,12 @@ pub trait BlobStore: Send + Sync + 'static {
     fn free_bytes(&self) -> BoxFut<'_, Option<u64>> {
         Box::pin(async { Ok(None) })
     }
+    /// A URL that serves blob `id` (with `Range`) to anyone holding it for `valid`, if the store
+    /// can presign one (`None`: it cannot; the DS proxies the bytes).
+    fn direct_url(&self, id: &str, valid: std::time::Duration) -> BoxFut<'_, Option<String>> {
+        let _ = (id, valid);
+        Box::pin(async { Ok(None) })
+    }
     /// Whether the store answers (readiness probe).
     fn ready(&self) -> BoxFut<'_, ()> {
         Box::pin(async { Ok(()) })

@@ -153,6 +153,12 @@ pub struct Config {
     /// from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
     #[arg(long, env = "MIMI_DS_BLOBS", value_name = "URL")]
     pub blobs: Option<String>,
+    /// Direct downloads (needs `--blobs`): `GET /v1/attachments/{token}/direct` answers a member
+    /// with a presigned object-store URL valid this many seconds (1..=3600), so the ciphertext
+    /// goes straight from the bucket to the browser. 0 (the default): off, the DS proxies.
+    #[arg(long, env = "MIMI_DS_DIRECT_DOWNLOAD_SECS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub direct_download_secs: u64,
     /// Development identity mode: `POST /v1/dev/login` hands out a client token for ANY name,
     /// every response says `Mimi-DS-Mode: development`. For local demos and tests only.
     #[arg(long, env = "MIMI_DS_DEV_IDENTITY")]

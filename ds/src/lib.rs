@@ -56,6 +56,9 @@ pub enum StartError {
     /// Client identity configuration.
     #[error("{0}")]
     Identity(#[from] identity::IdentityError),
+    /// Flags that do not go together.
+    #[error("configuration: {0}")]
+    Config(&'static str),
 }
 
 /// A running DS.
@@ -93,6 +96,9 @@ impl RunningDs {
 /// Opens the storage under `cfg.data_dir`, recovers, binds `cfg.listen` and serves.
 pub async fn start(cfg: Config) -> Result<RunningDs, StartError> {
     let identity = identity::Identity::from_config(cfg.dev_identity, cfg.token_secret_file.as_deref())?;
+    if cfg.direct_download_secs > 0 && cfg.blobs.is_none() {
+        return Err(StartError::Config("--direct-download-secs needs --blobs (object storage that presigns URLs)"));
+    }
     let www = www::StaticRoots::open(cfg.www.as_deref(), cfg.www_pkg.as_deref())?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let meta: Arc<dyn MetaStore> = match &cfg.meta {

@@ -1000,3 +1000,72 @@ async fn quota_endpoint_reports_the_limits_and_exactly_what_the_quota_counts() {
     let r = ds.http.get(ds.url(&path)).send().await.unwrap();
     assert_eq!(code_of(r).await, (401, "Unauthorized".into()));
 }
+
+/// `--direct-download-secs`: a member gets a presigned object-store URL that serves the
+/// ciphertext (and ranges of it) without the DS; non-members, removed members and tampered or
+/// expired URLs get nothing. Embedded backend: the flag needs `--blobs`, the route is off.
+#[tokio::test]
+async fn direct_downloads_are_presigned_urls_for_members_only() {
+    if backend::is_embedded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = mimi_ds::Config::for_data_dir(dir.path()).unwrap();
+        cfg.dev_identity = true;
+        cfg.direct_download_secs = 60;
+        let e = mimi_ds::start(cfg).await.err().expect("--direct-download-secs without --blobs must not start");
+        assert!(e.to_string().contains("--blobs"), "{e}");
+    }
+    let off = Ds::start(|_| {}).await;
+    let (alice, _bob, gid) = alice_and_bob(&off).await;
+    let token = alice.upload(&off, &gid, b"proxied only").await.unwrap();
+    let path = format!("/v1/attachments/{}/direct", b64(&token));
+    let r = off.http.get(off.url(&path)).header(AUTH_HEADER, alice.auth(&gid, "GET", &path, b"")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "direct downloads are off by default");
+    assert!(r.text().await.unwrap().contains("not enabled"));
+    if backend::is_embedded() {
+        return;
+    }
+
+    let ds = Ds::start(|c| c.direct_download_secs = 3).await;
+    let (mut alice, mut bob, gid) = alice_and_bob(&ds).await;
+    let content = random_bytes(300_000, 9);
+    let token = alice.upload(&ds, &gid, &content).await.unwrap();
+    let path = format!("/v1/attachments/{}/direct", b64(&token));
+    let direct = |who: &Member| {
+        let h = who.auth(&gid, "GET", &path, b"");
+        ds.http.get(ds.url(&path)).header(AUTH_HEADER, h).send()
+    };
+    let r = direct(&bob).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["size"], 300_000);
+    assert!(v["expires_ms"].as_u64().unwrap() > now_ms());
+    let url = v["url"].as_str().unwrap().to_owned();
+    assert!(!url.starts_with(&ds.base), "the URL points at the object store, not the DS: {url}");
+    // No DS authentication needed: the signature in the URL is the authorisation.
+    let plain = reqwest::Client::new();
+    let got = plain.get(&url).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &content[..], "the ciphertext, byte-exact");
+    let part = plain.get(&url).header("range", "bytes=1000-1999").send().await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &content[1000..2000]);
+    // A tampered signature is refused by the object store.
+    let sig = url.find("X-Amz-Signature=").expect("a SigV4 presigned URL") + "X-Amz-Signature=".len();
+    let mut bad = url.clone().into_bytes();
+    bad[sig] = if bad[sig] == b'0' { b'1' } else { b'0' };
+    let r = plain.get(String::from_utf8(bad).unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 403, "tampered URL");
+    // A non-member cannot get one; a removed member neither.
+    let mut carol = Member::new("carol");
+    let other = carol.create_group(&ds).await;
+    let h = carol.auth(&other, "GET", &path, b"");
+    let r = ds.http.get(ds.url(&path)).header(AUTH_HEADER, h).send().await.unwrap();
+    assert_eq!(r.status(), 404, "a token of another group: the same 404 as an unknown token");
+    let bob_leaf = bob.leaf(&gid);
+    alice.remove(&ds, &gid, bob_leaf, &mut []).await;
+    assert_eq!(code_of(direct(&bob).await.unwrap()).await, (403, "Forbidden".into()));
+    // The URL dies with its lifetime.
+    tokio::time::sleep(std::time::Duration::from_millis(4_000)).await;
+    let r = plain.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 403, "expired URL");
+}

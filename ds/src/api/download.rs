@@ -129,6 +129,32 @@ pub(super) async fn download_get(
     Ok(resp)
 }
 
+/// `GET /v1/attachments/{token}/direct`: the same access check as a download, then a presigned
+/// object-store URL for the ciphertext, valid `--direct-download-secs` (the bytes skip the DS).
+/// JSON `{"url", "expires_ms", "size"}`; 404 when direct downloads are off or the store cannot
+/// presign. A member removed after receiving a URL can use it until it expires.
+pub(super) async fn download_direct(
+    State(app): State<AppState>,
+    token: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> ApiResult<Response> {
+    let caller = authenticate(&app, &req, AUTH_HEADER, false)?;
+    caller.check_body(&empty_body_hash())?;
+    let token = decode_token(&path_token(token)?)?;
+    let a = find_attachment(&app, &caller.group_id, &token)?;
+    let off = || ApiError::new(StatusCode::NOT_FOUND, "NotFound", "direct downloads are not enabled on this DS");
+    if app.cfg.direct_download_secs == 0 {
+        return Err(off());
+    }
+    let valid = std::time::Duration::from_secs(app.cfg.direct_download_secs);
+    let url = app.blobs.direct_url(&a.blob_id, valid).await?.ok_or_else(off)?;
+    let expires_ms = now_ms().saturating_add(app.cfg.direct_download_secs * 1000);
+    let mut resp =
+        axum::Json(serde_json::json!({ "url": url, "expires_ms": expires_ms, "size": a.size })).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
 /// `POST /v1/attachments/download`: `DownloadAttachmentRequest` → `DownloadAttachmentResponse`,
 /// streamed.
 pub(super) async fn download_tls(State(app): State<AppState>, req: Request) -> ApiResult<Response> {

@@ -47,6 +47,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/attachments/download", post(download::download_tls))
         .route("/v1/attachments/{token}", get(download::download_get).delete(download::delete_attachment))
         .route("/v1/attachments/{token}/copy", post(download::copy_attachment))
+        .route("/v1/attachments/{token}/direct", get(download::download_direct))
         .route("/v1/uploads", post(upload::create_upload))
         .route(
             "/v1/uploads/{id}",

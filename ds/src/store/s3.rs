@@ -522,6 +522,14 @@ impl BlobStore for S3BlobStore {
             Ok(Box::pin(tokio_util::io::StreamReader::new(stream)) as BlobReader)
         })
     }
+    fn direct_url(&self, id: &str, valid: Duration) -> BoxFut<'_, Option<String>> {
+        let id = self.key(id);
+        Box::pin(async move {
+            use object_store::signer::Signer as _;
+            let url = self.s3.signed_url(axum::http::Method::GET, &id?.blob(), valid).await.map_err(unavailable)?;
+            Ok(Some(url.to_string()))
+        })
+    }
     fn delete_blob(&self, id: &str) -> BoxFut<'_, ()> {
         let id = self.key(id);
         Box::pin(async move {
