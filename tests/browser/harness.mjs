@@ -1,7 +1,9 @@
 // The node side shared by the browser test runners (run.mjs, mimi_content.mjs): a static server
-// on 127.0.0.1 for /pkg/ (MIMI_PKG_DIR, default "pkg") and tests/browser/, headless Chromium
-// (Debian's, through playwright-core) in a throwaway profile, and the "test NAME ... ok|FAILED" /
-// "test result: ok. N passed; M failed" reporting with --only NAME.
+// on 127.0.0.1 for /pkg/ (MIMI_PKG_DIR, default "pkg") and tests/browser/, the browser, and the
+// "test NAME ... ok|FAILED" / "test result: ok. N passed; M failed" reporting with --only NAME.
+// The browser is headless Chromium (Debian's, through playwright-core) in a throwaway profile, or
+// with `--engine webkit` WebKit (Debian's WebKitGTK MiniBrowser under Xvfb, through the W3C
+// WebDriver client in webdriver.mjs, which offers the same few `page` methods).
 import { createServer } from "node:http";
 import { readFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,6 +22,8 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
 export async function startBrowserTests({ profilePrefix, route = () => false, allow = () => false }) {
   const args = process.argv.slice(2);
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
+  const engine = args.includes("--engine") ? args[args.indexOf("--engine") + 1] : "chromium";
+  if (engine !== "chromium" && engine !== "webkit") throw new Error(`--engine ${engine}: chromium or webkit`);
   const server = createServer(async (req, res) => {
     const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
     if (await route(url, res)) return;
@@ -33,16 +37,26 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const base = `http://127.0.0.1:${server.address().port}`;
 
-  const profile = await mkdtemp(join(tmpdir(), profilePrefix));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on("console", (m) => { if (m.type() === "error" || process.env.VERBOSE) console.log(`    [page ${m.type()}] ${m.text()}`); });
-  page.on("pageerror", (e) => console.log(`    [pageerror] ${e.message}`));
+  let page, profile = null, close;
+  if (engine === "webkit") {
+    const { startWebKit } = await import("./webdriver.mjs");
+    const wk = await startWebKit();
+    console.log(`engine: WebKit (${wk.version})`);
+    page = wk.page;
+    close = wk.close;
+  } else {
+    profile = await mkdtemp(join(tmpdir(), profilePrefix));
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on("console", (m) => { if (m.type() === "error" || process.env.VERBOSE) console.log(`    [page ${m.type()}] ${m.text()}`); });
+    page.on("pageerror", (e) => console.log(`    [pageerror] ${e.message}`));
+    close = async () => { await context.close(); await rm(profile, { recursive: true, force: true }); };
+  }
 
   const results = [];
   async function test(name, fn) {
@@ -57,14 +71,19 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
       console.log(`test ${name} ... FAILED (${Date.now() - t0} ms)\n    ${String(e.stack ?? e.message ?? e).split("\n").join("\n    ")}`);
     }
   }
+  /** A test that cannot run in this engine: named with the reason, never silently left out
+   *  (docs/WEBKIT.md lists them). Counted neither as passed nor as failed. */
+  function notApplicable(name, reason) {
+    if (only && only !== name) return;
+    console.log(`test ${name} ... not applicable in ${engine === "webkit" ? "WebKit" : engine}: ${reason}`);
+  }
   /** Closes everything, prints the closing line and exits (1 if a test failed or none ran). */
   async function finish() {
-    await context.close();
+    await close();
     server.close();
-    await rm(profile, { recursive: true, force: true });
     const passed = results.filter(Boolean).length, failed = results.length - passed;
     console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
     process.exit(failed || results.length === 0 ? 1 : 0);
   }
-  return { base, page, profile, test, finish };
+  return { base, page, profile, engine, test, notApplicable, finish };
 }
