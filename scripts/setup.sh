@@ -34,6 +34,13 @@ if full && ! command -v firefox-esr >/dev/null; then
   $SUDO apt-get update -qq
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq firefox-esr >/dev/null
 fi
+# 1c. WebKit (Safari's engine): WebKitGTK's WebKitWebDriver + MiniBrowser, run under Xvfb, for the
+#     JS API suite in a third engine (tests/browser/run.mjs --engine webkit, docs/WEBKIT.md).
+if full && { ! command -v WebKitWebDriver >/dev/null || ! command -v xvfb-run >/dev/null; }; then
+  say "installing webkit2gtk-driver and xvfb (apt)"
+  $SUDO apt-get update -qq
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq webkit2gtk-driver xvfb >/dev/null
+fi
 GECKODRIVER_VERSION=0.37.1
 # (Version strings are captured first: `tool --version | grep -q` fails under pipefail when grep
 # closes the pipe early and the tool dies of SIGPIPE.)

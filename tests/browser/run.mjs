@@ -1,7 +1,10 @@
 // Runs the package's JS API tests in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core), against pkg/ (wasm-pack --target web) served from 127.0.0.1.
 //
-//   node tests/browser/run.mjs [--only NAME] [--big]      (--big: also the 256 MiB memory test)
+//   node tests/browser/run.mjs [--only NAME] [--big] [--engine chromium|webkit]
+//     (--big: also the 256 MiB memory test; --engine webkit: WebKit, Safari's engine, through
+//     WebKitWebDriver under Xvfb; the tests it cannot run are printed as "not applicable in
+//     WebKit: <reason>" and listed in docs/WEBKIT.md with what WebKit lacks)
 //
 // MIMI_PKG_DIR=DIR serves /pkg/ from DIR (relative to the repository root; default "pkg"), to test
 // another build of the package. /tests/vectors/*.json are served too (tests/browser/adversarial.mjs).
@@ -15,7 +18,7 @@ import { ROOT, startBrowserTests } from "./harness.mjs";
 
 const args = process.argv.slice(2);
 const big = args.includes("--big");
-const { base, page, profile, test, finish } = await startBrowserTests({
+const { base, page, profile, engine, test, notApplicable, finish } = await startBrowserTests({
   profilePrefix: "mimi-browser-",
   allow: (path) => path.startsWith(ROOT + "/tests/vectors/") && extname(path) === ".json",
 });
@@ -26,6 +29,20 @@ const run = (name, arg) => page.evaluate(([n, a]) => window.runTest(n, a), [name
 
 for (const name of await page.evaluate(() => window.testNames)) {
   await test(name, () => run(name));
+}
+
+if (engine === "webkit") {
+  // What WebKit has and lacks, detected in the page, must be what docs/WEBKIT.md says.
+  await test("webkit_features_as_documented", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const doc = await readFile(join(ROOT, "docs/WEBKIT.md"), "utf8");
+    const want = Object.fromEntries([...doc.matchAll(/^\| [^|]+\| `(\w+)` \| (yes|no) \|/gm)].map((m) => [m[1], m[2] === "yes"]));
+    const got = await page.evaluate(async (url) => (await import("/tests/browser/features.mjs")).detect(url), `${base}/probe`);
+    const wrong = Object.keys(want).filter((k) => got[k] !== want[k]).map((k) => `${k}: detected ${got[k]}, documented ${want[k]}`);
+    const missing = Object.keys(got).filter((k) => k !== "opfsError" && !(k in want));
+    if (Object.keys(want).length < 20 || wrong.length || missing.length) throw new Error(`docs/WEBKIT.md is not what WebKit does: ${[...wrong, ...missing.map((k) => `${k} not documented`)].join("; ")}`);
+    return { checked: Object.keys(want).length, lacks: Object.keys(want).filter((k) => !want[k]).length };
+  });
 }
 
 await test("disk_backed_file", async () => {
@@ -59,20 +76,48 @@ if (dsBin) {
   await test("ds_transport", () => run("ds_transport", { url }));
   await test("ds_error_codes", () => run("ds_error_codes", { url }));
   await test("ds_identity", () => run("ds_identity", { url }));
-  await test("upload_resumes_after_a_page_reload", async () => {
-    await run("resume_before", { url });
-    await page.waitForFunction(() => window.__uploaded > 0.3, null, { timeout: 120_000, polling: 20 });
-    await page.reload();
-    await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 });
-    return run("resume_after");
-  });
+  if (engine === "webkit") {
+    notApplicable("upload_resumes_after_a_page_reload", "an ephemeral WebKit session (WebDriver automation, like Safari's Private Browsing) cannot store the File in IndexedDB; upload_without_indexeddb_blobs tests the fallback");
+    // The fallback: a persisting client's resumable upload goes on without its IndexedDB record.
+    await test("upload_without_indexeddb_blobs", () => page.evaluate(async (url) => {
+      const mimi = await import("/pkg/mimi_attachments.js");
+      const { detect } = await import("/tests/browser/features.mjs");
+      const { randomBytes, equal, bytesOf } = await import("/tests/browser/common.mjs");
+      if ((await detect(url)).indexedDbStoresBlobs) throw new Error("this engine stores Blobs in IndexedDB: nothing to fall back from");
+      for (const n of ["nb-alice", "nb-bob"]) await mimi.MlsClient.deleteStored(n);
+      const a = await mimi.MlsClient.create("nb-alice", { storeName: "nb-alice" });
+      const b = await mimi.MlsClient.create("nb-bob", { storeName: "nb-bob" });
+      const da = new mimi.DsClient(url, a, { devLogin: true }), db = new mimi.DsClient(url, b, { devLogin: true });
+      await db.publishKeyPackage();
+      const ag = await da.createGroup();
+      await da.addMember(ag, "nb-bob");
+      const bg = await db.joinFromWelcome();
+      const data = randomBytes(20 * (1 << 20) + 11); // resumable: 8 MiB PATCHes
+      const phases = new Set();
+      const ref = await da.sendAttachment(ag, new Blob([data]), { onProgress: (p) => phases.add(p.phase) });
+      if (!phases.has("upload")) throw new Error("no upload progress");
+      if ((await da.pendingUploads()).length !== 0) throw new Error("a pending upload was left");
+      const r = bg.receiveAttachment(ref.contentType(), ag.ownLeafIndex, bg.epoch);
+      if (!equal(await bytesOf(await db.downloadToBlob(bg, r)), data)) throw new Error("downloaded bytes differ");
+      for (const n of ["nb-alice", "nb-bob"]) await mimi.MlsClient.deleteStored(n);
+      return { bytes: data.length };
+    }, url));
+  } else {
+    await test("upload_resumes_after_a_page_reload", async () => {
+      await run("resume_before", { url });
+      await page.waitForFunction(() => window.__uploaded > 0.3, null, { timeout: 120_000, polling: 20 });
+      await page.reload();
+      await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 });
+      return run("resume_after");
+    });
+  }
   ds.kill("SIGKILL");
   await rm(data, { recursive: true, force: true });
 }
 
 if (big) {
   // Chromium starts with small Blob limits until the profile's blob storage exists (TOOLCHAIN.md).
-  for (let i = 0; i < 100; i++) { try { await access(join(profile, "Default", "blob_storage")); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }
+  if (profile) for (let i = 0; i < 100; i++) { try { await access(join(profile, "Default", "blob_storage")); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }
   await test("bounded_memory_256mib", () => run("bounded_memory", { mib: 256 }));
 }
 

@@ -89,7 +89,10 @@ const tests = {
     const data = randomBytes(40 * MiB); // above the 32 MiB one-call digest budget: streamed hashing
     const seen = [];
     const s = await send(ag, new Blob([data]), { onProgress: (p) => seen.push(p) });
-    assert(seen.length >= 3 && seen.every((p) => p.phase === "hash"), "hash progress reported");
+    // One event per piece the Blob's stream yields: WebKit hands an in-memory Blob over in one
+    // piece (docs/WEBKIT.md), so there it is one event.
+    const pieces = await (async (r, n) => { while (!(await r.read()).done) n++; return n; })(new Blob([data]).stream().getReader(), 0);
+    assert(seen.length >= Math.min(3, pieces) && seen.every((p) => p.phase === "hash"), `hash progress reported (${seen.length} events, ${pieces} pieces)`);
     assertEq(seen.at(-1).loaded, data.length, "hash progress reaches the size");
     const ref = await receive(ag, bg, s.contentType);
     const dec = [];

@@ -185,7 +185,10 @@ impl DsClient {
     }
 
     /// Persists what resuming this upload after a reload needs (keys, upload URL, the File), for
-    /// clients that persist; returns the IndexedDB key.
+    /// clients that persist; returns the IndexedDB key, or `None` when the record cannot be
+    /// stored: WebKit refuses Blobs in IndexedDB in an ephemeral session (Safari's Private
+    /// Browsing, WebDriver automation; docs/WEBKIT.md). The upload then goes on, resumable after
+    /// network errors but not after a reload.
     pub(super) async fn save_upload(&self, out: &OutgoingAttachment, location: &str) -> Result<Option<String>, Error> {
         let Some(prefix) = self.upload_prefix() else { return Ok(None) };
         let key = format!("{prefix}{location}");
@@ -195,8 +198,10 @@ impl DsClient {
         set(&rec, "location", location);
         set(&rec, "groupId", bytes(out.pending.group_id()));
         set(&rec, "name", get_opt(&out.file, "name"));
-        idb(idb_put(&key, &rec.into())).await?;
-        Ok(Some(key))
+        match idb(idb_put(&key, &rec.into())).await {
+            Ok(_) => Ok(Some(key)),
+            Err(_) => Ok(None),
+        }
     }
 }
 
