@@ -56,6 +56,11 @@ await test("disk_backed_file", async () => {
   return r;
 });
 
+// Saving to disk as it decrypts, into the Origin Private File System (tests/browser/save.mjs).
+const SAVE_MIB = 32;
+if (engine === "webkit") notApplicable("save_to_opfs", "WebKitGTK 2.50 has no navigator.storage (no OPFS); save_to_writable_stream covers saveTo with a plain WritableStream");
+else await test("save_to_opfs", () => run("save_to_opfs", { mib: SAVE_MIB }));
+
 await test("state_survives_a_page_reload", async () => {
   await run("reload_before");
   await page.reload();
@@ -76,6 +81,8 @@ if (dsBin) {
   await test("ds_transport", () => run("ds_transport", { url }));
   await test("ds_error_codes", () => run("ds_error_codes", { url }));
   await test("ds_identity", () => run("ds_identity", { url }));
+  if (engine === "webkit") notApplicable("download_to_opfs", "WebKitGTK 2.50 has no navigator.storage (no OPFS)");
+  else await test("download_to_opfs", () => run("download_to_opfs", { url }));
   if (engine === "webkit") {
     notApplicable("upload_resumes_after_a_page_reload", "an ephemeral WebKit session (WebDriver automation, like Safari's Private Browsing) cannot store the File in IndexedDB; upload_without_indexeddb_blobs tests the fallback");
     // The fallback: a persisting client's resumable upload goes on without its IndexedDB record.

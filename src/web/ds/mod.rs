@@ -11,6 +11,7 @@ mod download;
 mod http;
 mod identity;
 mod relay;
+mod save;
 mod upload;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
