@@ -126,6 +126,7 @@ if (big) {
   // Chromium starts with small Blob limits until the profile's blob storage exists (TOOLCHAIN.md).
   if (profile) for (let i = 0; i < 100; i++) { try { await access(join(profile, "Default", "blob_storage")); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }
   await test("bounded_memory_256mib", () => run("bounded_memory", { mib: 256 }));
+  if (engine !== "webkit") await test("save_to_opfs_256mib", () => run("save_to_opfs", { mib: 256 }));
 }
 
 await finish();
