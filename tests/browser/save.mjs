@@ -118,6 +118,13 @@ export const saveTests = {
     const h = await dir.getFileHandle("report.pdf", { create: true });
     await b.ds.downloadTo(bg, r, await h.createWritable());
     assertEq(await sha256(await h.getFile()), await sha256(new Blob([data])), "SHA-256 of the downloaded file");
+    // Stopped in the middle of the body (an abort after 2 MiB): the file keeps nothing of it.
+    const h3 = await dir.getFileHandle("half.pdf", { create: true });
+    const stop = new AbortController();
+    const half = await failureOf(async () => b.ds.downloadTo(bg, r, await h3.createWritable(), { signal: stop.signal, onProgress: (p) => { if (p.loaded > 2 * MiB) stop.abort(); } }));
+    assertEq(half.code, "Aborted", "aborted in the middle");
+    assertEq((await h3.getFile()).size, 0, "nothing of the aborted download kept");
+    await dir.removeEntry("half.pdf");
     // Deleted on the DS: the request fails before any byte; the writable is aborted.
     await a.ds.deleteAttachment(ag, sent);
     const h2 = await dir.getFileHandle("gone.pdf", { create: true });
