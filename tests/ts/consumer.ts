@@ -89,3 +89,16 @@ export async function defaults(file: Blob, ds: DsClient, g: MlsGroup, r: Attachm
   }
   return `${c.identity} ${s.locked} ${plain.locked} ${blob.size} ${got.locked} ${part.length} ${all.size} ${sent.size} ${next}`;
 }
+
+// The streaming Service Worker's page side: a received video plays and seeks through the worker,
+// and a file is saved to disk as it decrypts.
+import { AttachmentServer, type ServedAttachment } from "../../pkg/serve.js";
+
+export async function playAndSave(ds: DsClient, group: MlsGroup, ref: AttachmentRef, video: HTMLVideoElement): Promise<number> {
+  const server = await AttachmentServer.register("/mimi-attachments-sw.js", { scope: "/" });
+  const served: ServedAttachment = server.serveAttachment(ds, group, ref, { name: "talk.webm", type: "video/webm" });
+  video.src = served.url;
+  server.download(served.url);
+  served.revoke();
+  return served.stats.bytes;
+}
