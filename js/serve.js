@@ -85,23 +85,24 @@ export class AttachmentServer {
     const entry = this.#entries.get(m.id);
     if (!entry) { port.postMessage({ type: "unknown" }); port.close(); return; }
     port.postMessage({ type: "meta", name: entry.name, mime: entry.type, size: entry.size });
-    let reader = null;
+    let reader = null; // a Promise of the reader, from "open" (the worker sends it before any "pull")
     port.onmessage = async (ev) => {
       const q = ev.data;
       try {
         if (q.type === "open") {
           entry.stats.requests++;
           entry.stats.ranges.push([q.start, q.end]);
-          reader = (await entry.open(q.start, q.end)).getReader();
+          reader = Promise.resolve(entry.open(q.start, q.end)).then((s) => s.getReader());
+          await reader; // an error here (e.g. Forbidden) reaches the worker at once
         } else if (q.type === "pull") {
-          while (!reader) await new Promise((r) => setTimeout(r, 1));
-          const { done, value } = await reader.read();
+          if (!reader) throw new Error("pull before open");
+          const { done, value } = await (await reader).read();
           if (done) { port.postMessage({ type: "end" }); port.close(); return; }
           entry.stats.bytes += value.byteLength;
           const copy = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value.buffer : value.slice().buffer;
           port.postMessage({ type: "data", chunk: copy }, [copy]);
         } else if (q.type === "cancel") {
-          await reader?.cancel();
+          await (await reader)?.cancel();
           port.close();
         }
       } catch (err) {

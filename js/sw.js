@@ -75,9 +75,15 @@ async function mimiServe(id, request, download) {
   });
   if (range) headers.set("content-range", `bytes ${start}-${end - 1}/${size}`);
   if (download) headers.set("content-disposition", `attachment; filename*=UTF-8''${encodeURIComponent(meta.name || "attachment")}`);
+  // Replies in order; an error may come before any pull (e.g. the page's open() failed).
+  const inbox = [];
   let waiting = null;
-  port.onmessage = (e) => { const w = waiting; waiting = null; if (w) w(e.data); };
-  const next = () => new Promise((resolve) => { waiting = resolve; port.postMessage({ type: "pull" }); });
+  port.onmessage = (e) => { if (waiting) { const w = waiting; waiting = null; w(e.data); } else inbox.push(e.data); };
+  const next = () => {
+    if (inbox.length) return Promise.resolve(inbox.shift());
+    port.postMessage({ type: "pull" });
+    return new Promise((resolve) => { waiting = resolve; });
+  };
   port.postMessage({ type: "open", start, end });
   const body = new ReadableStream({
     async pull(controller) {

@@ -127,6 +127,12 @@ await test("sw_download_of_a_tampered_attachment_fails_and_keeps_nothing", async
   return { failure };
 });
 
+await test("sw_response_errors_when_the_page_cannot_open_the_attachment", async () => {
+  const r = await call("openFails");
+  if (!r.failed) throw new Error("the body of a failed open was read as if complete");
+  return r;
+});
+
 await test("audio_seeks_to_the_middle_through_the_sw_fetching_less_than_the_file", async () => {
   const r = await call("seek", { url, secs: 180 });
   const startsPastMiddle = r.stats.ranges.some(([s]) => s >= r.size * 0.4);
