@@ -47,7 +47,7 @@ const m = {
     blobs.set(mib, f);
     return { size: f.size, kind: "File" };
   },
-  dropBlob({ mib }) { blobs.delete(mib); blobs.delete(`${mib}b`); appCts.clear(); window.__matrix = null; for (const k of [...cts.keys()]) if (k.startsWith(`${mib}/`)) cts.delete(k); return {}; },
+  dropBlob({ mib }) { blobs.delete(mib); blobs.delete(`${mib}b`); appCts.clear(); window.__matrixApp = null; window.__matrix = null; for (const k of [...cts.keys()]) if (k.startsWith(`${mib}/`)) cts.delete(k); return {}; },
   wasmMemory() { return { bytes: wasm.memory.buffer.byteLength }; },
 
   // Ceilings.
@@ -165,7 +165,6 @@ const m = {
       const t = now();
       const pt = new Blob([await window.MatrixEncryptAttachment.decryptAttachment(await ct.arrayBuffer(), info)]);
       const ms = now() - t;
-      window.__matrixApp = null;
       return { mbps: rate(pt.size, ms) };
     } catch (e) { window.__matrixApp = null; return { failed: `${e.name}: ${e.message}`.slice(0, 120) }; }
   },

@@ -4,7 +4,7 @@
 //
 //   node bench/run.mjs [--sizes 16,64,256,1024] [--reps 3] [--ds target/ds/mimi-ds] [--only-app]
 //
-// --only-app: only the as-apps-call-it rows (main thread, Blob sinks, File and in-memory Blob)
+// --big-reps N: repetitions at 1 GiB and above (default 2). --only-app: only the as-apps-call-it rows (main thread, Blob sinks, File and in-memory Blob)
 // and the peer, without the ceiling and drain rows. Without --ds (or with a missing binary) the
 // Delivery Service rows are skipped.
 import { createServer } from "node:http";
@@ -123,7 +123,7 @@ for (const mib of SIZES) {
     await measure("makeBlob", { mib });
   }
   await measure("makeBlob", { mib, key: `${mib}b` }); // the in-memory Blob of the app rows
-  const reps = mib >= 1024 ? Math.min(REPS, 2) : REPS;
+  const reps = mib >= 1024 ? Math.min(REPS, Number(arg("--big-reps", "2"))) : REPS;
   const r = (results.sizes[mib] = {});
   const run = async (label, name, a, field = "mbps") => {
     const xs = [], rss = [], extra = [];
@@ -167,6 +167,7 @@ for (const mib of SIZES) {
     console.log(`  ${mib} MiB main-thread fps while a Worker encrypts: ${f.fps.toFixed(1)} (worker ${f.workerMbps?.toFixed(0)} MB/s), longest main-thread task ${f.longestTaskMs.toFixed(0)} ms`);
   }
   r.wasmMemoryMiB = (await measure("wasmMemory")).bytes / (1 << 20);
+  await writeFile(join(ROOT, "docs/benchmarks.partial.json"), JSON.stringify(results, null, 2) + "\n"); // a run cut short
   await measure("dropBlob", { mib });
   if (file) { await page.setInputFiles("#file", []); await rm(file, { force: true }); }
 }

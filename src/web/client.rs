@@ -14,7 +14,7 @@ use super::error::{js_error, JsResult};
 use super::io::Options;
 pub(crate) use super::js::{bytes, get_opt, promise, set};
 use super::js::{opt_whole, whole, MAX_SAFE};
-use super::pipeline::{collect_blob, decrypt_stream, encrypt_stream, encrypt_to_blob, hash_input};
+use super::pipeline::{decrypt_stream, decrypt_to_blob, encrypt_stream, encrypt_to_blob, hash_input};
 pub(crate) use super::store::ClientHandle;
 use super::store::{idb, idb_delete, idb_get};
 use crate::attachment::{AttachmentRef as CoreRef, PendingAttachment};
@@ -684,14 +684,10 @@ impl AttachmentRef {
                 super::mimi_content::one_shot_to_blob(&r, &ciphertext, &opts).await
             });
         }
-        let r = Options::from_js(&options).and_then(|opts| {
-            let t = opts.blob_type.clone();
-            decrypt_stream(self.0.keys().clone(), self.0.format(), &self.0.hash, self.0.size, &ciphertext, opts)
-                .map(|s| (s, t))
-        });
+        let r = self.0.clone();
         promise(async move {
-            let (s, t) = r?;
-            collect_blob(s, t.as_deref()).await
+            let opts = Options::from_js(&options)?;
+            decrypt_to_blob(r.keys().clone(), r.format(), &r.hash, r.size, &ciphertext, opts).await
         })
     }
 }

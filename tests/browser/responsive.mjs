@@ -89,7 +89,16 @@ export const responsiveTests = {
       const back = new Uint8Array(await (await ref.decryptToBlob(blob)).arrayBuffer());
       assert(back.length === data.length && back.every((b, i) => b === data[i]), "decrypts to the original");
     }
+    // decryptToBlob (collected through Response.blob()) still rejects with the decryption's own code.
     const out = await ag.encryptAttachment(new Blob([data]));
+    const ct = new Uint8Array(await (await out.ciphertextToBlob()).arrayBuffer());
+    const ref = await receive(ag, bg, out.complete(randomBytes(16)).contentType());
+    const flipped = ct.slice(); flipped[2 * 262160 + 5] ^= 1;
+    const bad = await ref.decryptToBlob(new Blob([flipped])).then(() => null, (e) => e);
+    assertEq(bad?.name, "MimiAttachmentsError", "a tampered ciphertext rejects with a MimiAttachmentsError");
+    assertEq(bad?.code + bad?.chunk, "DecryptFailed2", "with the chunk that failed");
+    const short = await ref.decryptToBlob(new Blob([ct.subarray(0, ct.length - 100)])).then(() => null, (e) => e);
+    assertEq(short?.code, "Truncated", "a truncated ciphertext");
     const ac = new AbortController();
     ac.abort();
     const e = await out.ciphertextToBlob({ signal: ac.signal }).then(() => null, (e) => e);
