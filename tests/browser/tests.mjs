@@ -2,6 +2,7 @@
 import init, * as mimi from "/pkg/mimi_attachments.js";
 import { assert, assertEq, codeOf, randomBytes, equal, bytesOf, drain, aliceAndBob, send, receive, smallFlow } from "./common.mjs";
 import { adversarialTests } from "./adversarial.mjs";
+import { responsiveTests } from "./responsive.mjs";
 
 const wasm = await init();
 const wasmMemory = () => wasm.memory.buffer.byteLength;
@@ -217,7 +218,7 @@ const tests = {
 };
 
 // The adversarial cases of issue 7 (tests/browser/adversarial.mjs, docs/ADVERSARIAL.md).
-Object.assign(tests, adversarialTests);
+Object.assign(tests, adversarialTests, responsiveTests);
 
 tests.ds_transport = async ({ url }) => {
   const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c, { devLogin: true }) }; };
@@ -418,7 +419,7 @@ tests.resume_after = async () => {
 };
 
 window.testNames = ["alice_sends_bob_decrypts_after_two_more_epochs", "failures_have_their_own_codes", "abort_and_progress",
-  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api", ...Object.keys(adversarialTests)];
+  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api", ...Object.keys(adversarialTests), ...Object.keys(responsiveTests)];
 window.runTest = async (name, arg) => {
   if (!tests[name]) throw new Error(`no test ${name}`);
   return (await tests[name](arg)) ?? null;
