@@ -28,14 +28,16 @@ async function twoMembers(suite) {
 const groups = {};
 const group = async (suite) => (groups[suite] ??= await twoMembers(suite));
 const cts = new Map();
+const appCts = new Map();
 
 const m = {
-  // The same random Blob for every measurement of a size (4 MiB random parts).
-  async makeBlob({ mib }) {
+  // The same random Blob for every measurement of a size (4 MiB random parts); `key` stores it
+  // under another name (the File and the in-memory Blob of one size side by side).
+  async makeBlob({ mib, key = mib }) {
     const parts = [];
     for (let i = 0; i < mib; i += 4) parts.push(random(Math.min(4, mib - i) * MiB));
-    blobs.set(mib, new Blob(parts));
-    return { size: blobs.get(mib).size };
+    blobs.set(key, new Blob(parts));
+    return { size: blobs.get(key).size };
   },
   // The same random bytes as a File on disk, picked through an <input type=file> (what a user
   // sending a file hands the library): bench/run.mjs sets the input's file.
@@ -45,7 +47,7 @@ const m = {
     blobs.set(mib, f);
     return { size: f.size, kind: "File" };
   },
-  dropBlob({ mib }) { blobs.delete(mib); window.__matrix = null; for (const k of [...cts.keys()]) if (k.startsWith(`${mib}/`)) cts.delete(k); return {}; },
+  dropBlob({ mib }) { blobs.delete(mib); blobs.delete(`${mib}b`); appCts.clear(); window.__matrixApp = null; window.__matrix = null; for (const k of [...cts.keys()]) if (k.startsWith(`${mib}/`)) cts.delete(k); return {}; },
   wasmMemory() { return { bytes: wasm.memory.buffer.byteLength }; },
 
   // Ceilings.
@@ -118,6 +120,55 @@ const m = {
     return { mbps: rate(n, now() - t) };
   },
 
+  // As apps call it, on the page's main thread: `input` ("file": the picked File, "blob": the
+  // in-memory Blob) encrypted with the ciphertext collected as a Blob, by `sink` "response"
+  // (`new Response(out.ciphertext()).blob()`) or "helper" (`out.ciphertextToBlob()`); the
+  // decrypt rows take that Blob back with `decryptToBlob`.
+  // Makes the groups before anything is measured (MLS key generation is not part of a row).
+  async warmup() { await group(1); await group(3); return {}; },
+  async appEncrypt({ mib, input, sink }) {
+    const { ag, bg } = await group(1);
+    const blob = blobs.get(input === "blob" ? `${mib}b` : mib);
+    const t = now();
+    const out = await ag.encryptAttachment(blob);
+    const tHash = now() - t;
+    const ct = sink === "helper" ? await out.ciphertextToBlob() : await new Response(out.ciphertext()).blob();
+    const ms = now() - t;
+    if (ct.size !== out.ciphertextSize) throw new Error("ciphertext size");
+    const ref = bg.receiveAttachment(out.complete(random(16)).contentType(), ag.ownLeafIndex, bg.epoch);
+    appCts.set(input, { ct, ref });
+    return { mbps: rate(blob.size, ms), hashMbps: rate(blob.size, tHash), encryptPassMbps: rate(blob.size, ms - tHash) };
+  },
+  async appDecrypt({ input }) {
+    const { ct, ref } = appCts.get(input);
+    const t = now();
+    const pt = await ref.decryptToBlob(ct);
+    return { mbps: rate(pt.size, now() - t) };
+  },
+  // The peer as apps call it: the file read whole, encrypted, the ciphertext made a Blob; back
+  // the same way.
+  async matrixAppEncrypt({ mib }) {
+    const blob = blobs.get(mib);
+    try {
+      const t = now();
+      const { data, info } = await window.MatrixEncryptAttachment.encryptAttachment(await blob.arrayBuffer());
+      const ct = new Blob([data]);
+      const ms = now() - t;
+      window.__matrixApp = { ct, info };
+      return { mbps: rate(blob.size, ms) };
+    } catch (e) { window.__matrixApp = null; return { failed: `${e.name}: ${e.message}`.slice(0, 120) }; }
+  },
+  async matrixAppDecrypt() {
+    if (!window.__matrixApp) return { failed: "no ciphertext (encrypt failed)" };
+    try {
+      const { ct, info } = window.__matrixApp;
+      const t = now();
+      const pt = new Blob([await window.MatrixEncryptAttachment.decryptAttachment(await ct.arrayBuffer(), info)]);
+      const ms = now() - t;
+      return { mbps: rate(pt.size, ms) };
+    } catch (e) { window.__matrixApp = null; return { failed: `${e.name}: ${e.message}`.slice(0, 120) }; }
+  },
+
   // The peer: matrix-encrypt-attachment (whole-file AES-CTR + SHA-256 on WebCrypto).
   async matrixEncrypt({ mib }) {
     const blob = blobs.get(mib);
@@ -176,6 +227,18 @@ const m = {
   },
 };
 
-window.measure = (name, arg) => m[name](arg ?? {});
+// Every measurement also reports the longest task of the page's main thread while it ran (a
+// `longtask` PerformanceObserver: tasks over 50 ms; 0 when there was none).
+window.measure = async (name, arg) => {
+  let longest = 0;
+  const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) longest = Math.max(longest, e.duration); });
+  obs.observe({ type: "longtask" });
+  try {
+    const v = await m[name](arg ?? {});
+    await new Promise((r) => setTimeout(r, 50));
+    for (const e of obs.takeRecords()) longest = Math.max(longest, e.duration);
+    return { ...v, longestTaskMs: longest };
+  } finally { obs.disconnect(); }
+};
 { const i = document.createElement("input"); i.type = "file"; i.id = "file"; document.body.append(i); }
 window.ready = true;

@@ -2,7 +2,11 @@
 // machine. Prints numbers and writes docs/BENCHMARKS.md, docs/benchmarks.json and
 // docs/benchmarks.png. It asserts nothing about time.
 //
-//   node bench/run.mjs [--sizes 16,64,256,1024] [--reps 3] [--ds target/ds/mimi-ds]
+//   node bench/run.mjs [--sizes 16,64,256,1024] [--reps 3] [--ds target/ds/mimi-ds] [--only-app]
+//
+// --big-reps N: repetitions at 1 GiB and above (default 2). --only-app: only the as-apps-call-it rows (main thread, Blob sinks, File and in-memory Blob)
+// and the peer, without the ceiling and drain rows. Without --ds (or with a missing binary) the
+// Delivery Service rows are skipped.
 import { createServer } from "node:http";
 import { createServer as netServer } from "node:net";
 import { spawn, execFileSync } from "node:child_process";
@@ -24,6 +28,7 @@ const DS = arg("--ds", join(ROOT, "target/ds/mimi-ds"));
 // a user sends one; --input blob: an in-memory Blob of 4 MiB random parts (Chromium then holds
 // the parts in the renderer: reading a 1 GiB one raises its RSS by ~1 GiB whatever reads it).
 const INPUT = arg("--input", "file");
+const ONLY_APP = args.includes("--only-app");
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm" };
 
 const http = createServer(async (req, res) => {
@@ -35,11 +40,13 @@ const http = createServer(async (req, res) => {
 await new Promise((r) => http.listen(0, "127.0.0.1", r));
 const base = `http://127.0.0.1:${http.address().port}`;
 
+const haveDs = await access(DS).then(() => true, () => false);
 const dsPort = await new Promise((r) => { const s = netServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
 const dsData = await mkdtemp(join(tmpdir(), "mimi-bench-ds-"));
-const ds = spawn(DS, ["--listen", `127.0.0.1:${dsPort}`, "--dev-identity", "--data-dir", dsData], { stdio: "ignore" });
+const ds = haveDs ? spawn(DS, ["--listen", `127.0.0.1:${dsPort}`, "--dev-identity", "--data-dir", dsData], { stdio: "ignore" }) : null;
 const dsUrl = `http://127.0.0.1:${dsPort}`;
-for (let i = 0; i < 200; i++) { try { if ((await fetch(dsUrl + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
+if (!haveDs) console.log(`no Delivery Service binary at ${DS}: DS rows skipped`);
+for (let i = 0; haveDs && i < 200; i++) { try { if ((await fetch(dsUrl + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
 
 async function rendererRssKiB() {
   let peak = 0;
@@ -81,19 +88,22 @@ async function measure(name, arg = {}) {
 }
 const stats = (xs) => { const s = xs.filter((x) => typeof x === "number").sort((a, b) => a - b); return s.length ? { median: s[Math.floor((s.length - 1) / 2)], min: s[0], max: s.at(-1) } : null; };
 
+await measure("warmup");
 await page.evaluate(() => { window.gc?.(); });
 const idleKiB = await rendererRssKiB();
-const results = { machine: {}, sizes: {}, ceilings: {}, idleRssMiB: idleKiB / 1024 };
+const results = { machine: {}, sizes: {}, ceilings: {}, idleRssMiB: idleKiB / 1024, loadavg: [] };
+const load = async () => (await readFile("/proc/loadavg", "utf8")).split(" ").slice(0, 3).map(Number);
 results.input = INPUT;
 results.machine = {
   cpu: cpus()[0]?.model, cores: cpus().length,
   chromium: execFileSync("/usr/bin/chromium", ["--version"]).toString().trim(),
   date: new Date().toISOString(),
+  loadAtStart: await load(),
 };
 console.log(`machine: ${results.machine.cpu} × ${results.machine.cores}, ${results.machine.chromium}`);
 
 // Ceilings (in-memory, independent of file size).
-for (const [name, key] of [["sha256Wasm", "sha256_wasm"], ["aesGcmWebCrypto", "aesgcm_webcrypto_256k"], ["chachaWasm", "chacha20poly1305_wasm"]]) {
+for (const [name, key] of ONLY_APP ? [] : [["sha256Wasm", "sha256_wasm"], ["aesGcmWebCrypto", "aesgcm_webcrypto_256k"], ["chachaWasm", "chacha20poly1305_wasm"]]) {
   const runs = [];
   for (let i = 0; i < REPS; i++) runs.push((await measure(name)).mbps);
   results.ceilings[key] = stats(runs);
@@ -112,7 +122,8 @@ for (const mib of SIZES) {
   } else {
     await measure("makeBlob", { mib });
   }
-  const reps = mib >= 1024 ? Math.min(REPS, 2) : REPS;
+  await measure("makeBlob", { mib, key: `${mib}b` }); // the in-memory Blob of the app rows
+  const reps = mib >= 1024 ? Math.min(REPS, Number(arg("--big-reps", "2"))) : REPS;
   const r = (results.sizes[mib] = {});
   const run = async (label, name, a, field = "mbps") => {
     const xs = [], rss = [], extra = [];
@@ -121,9 +132,20 @@ for (const mib of SIZES) {
       if (v.failed) { r[label] = { failed: v.failed }; console.log(`  ${mib} MiB ${label}: FAILED ${v.failed}`); return; }
       xs.push(v[field]); rss.push(v.rssKiB); extra.push(v);
     }
-    r[label] = { ...stats(xs), peakRssMiB: Math.max(...rss) / 1024, runs: extra.map(({ rssKiB, ...o }) => o) };
-    console.log(`  ${mib} MiB ${label}: median ${r[label].median.toFixed(0)} MB/s (min ${r[label].min.toFixed(0)}, max ${r[label].max.toFixed(0)}), peak renderer RSS ${r[label].peakRssMiB.toFixed(0)} MiB`);
+    r[label] = { ...stats(xs), peakRssMiB: Math.max(...rss) / 1024, longestTaskMs: Math.max(...extra.map((v) => v.longestTaskMs ?? 0)), runs: extra.map(({ rssKiB, ...o }) => o) };
+    console.log(`  ${mib} MiB ${label}: median ${r[label].median.toFixed(0)} MB/s (min ${r[label].min.toFixed(0)}, max ${r[label].max.toFixed(0)}), peak renderer RSS ${r[label].peakRssMiB.toFixed(0)} MiB, longest main-thread task ${r[label].longestTaskMs.toFixed(0)} ms`);
   };
+  // As apps call it (main thread, Blob sinks), interleaved with the peer the same way.
+  for (const input of ["file", "blob"]) {
+    if (input === "file" && !file) continue;
+    await run(`app_encrypt_response_${input}`, "appEncrypt", { input, sink: "response" });
+    await run(`app_encrypt_helper_${input}`, "appEncrypt", { input, sink: "helper" });
+    await run(`app_decrypt_blob_${input}`, "appDecrypt", { input });
+  }
+  await run("matrix_app_encrypt", "matrixAppEncrypt", {});
+  await run("matrix_app_decrypt", "matrixAppDecrypt", {});
+  r.loadavg = await load();
+  if (ONLY_APP) { await measure("dropBlob", { mib }); if (file) { await page.setInputFiles("#file", []); await rm(file, { force: true }); } continue; }
   await run("read_blob_stream", "readStream", {});
   await run("js_blob_aesgcm", "jsBlobAesGcm", {});
   await run("ours_encrypt_suite1_webcrypto", "oursEncrypt", { suite: 1, backend: "auto" });
@@ -134,15 +156,18 @@ for (const mib of SIZES) {
   await run("ours_decrypt_suite3_wasm", "oursDecrypt", { suite: 3, backend: "auto" });
   await run("matrix_encrypt", "matrixEncrypt", {});
   await run("matrix_decrypt", "matrixDecrypt", {});
-  await run("ds_upload_suite1", "viaDs", { url: dsUrl }, "uploadMbps");
-  r.ds_download_suite1 = { ...stats(r.ds_upload_suite1?.runs?.map((x) => x.downloadMbps) ?? []) };
-  console.log(`  ${mib} MiB ds_download_suite1: median ${r.ds_download_suite1.median?.toFixed(0)} MB/s`);
-  if (mib === Math.max(...SIZES)) {
+  if (haveDs) {
+    await run("ds_upload_suite1", "viaDs", { url: dsUrl }, "uploadMbps");
+    r.ds_download_suite1 = { ...stats(r.ds_upload_suite1?.runs?.map((x) => x.downloadMbps) ?? []) };
+    console.log(`  ${mib} MiB ds_download_suite1: median ${r.ds_download_suite1.median?.toFixed(0)} MB/s`);
+  }
+  {
     const f = await measure("fpsWithWorker", { mib });
     r.fps_worker_encrypt = f;
-    console.log(`  ${mib} MiB main-thread fps while a Worker encrypts: ${f.fps.toFixed(1)} (worker ${f.workerMbps?.toFixed(0)} MB/s)`);
+    console.log(`  ${mib} MiB main-thread fps while a Worker encrypts: ${f.fps.toFixed(1)} (worker ${f.workerMbps?.toFixed(0)} MB/s), longest main-thread task ${f.longestTaskMs.toFixed(0)} ms`);
   }
   r.wasmMemoryMiB = (await measure("wasmMemory")).bytes / (1 << 20);
+  await writeFile(join(ROOT, "docs/benchmarks.partial.json"), JSON.stringify(results, null, 2) + "\n"); // a run cut short
   await measure("dropBlob", { mib });
   if (file) { await page.setInputFiles("#file", []); await rm(file, { force: true }); }
 }
@@ -153,7 +178,7 @@ results.size = { wasmBytes: wasm.length, wasmGzipBytes: gzipSync(wasm, { level: 
 console.log(`size: wasm ${results.size.wasmBytes} B (gzip ${results.size.wasmGzipBytes} B), JS glue ${results.size.jsGlueBytes} B`);
 
 await context.close();
-ds.kill("SIGTERM");
+ds?.kill("SIGTERM");
 http.close();
 await rm(profile, { recursive: true, force: true });
 await rm(dsData, { recursive: true, force: true });

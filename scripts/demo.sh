@@ -13,7 +13,7 @@ t0=$(date +%s.%N)
 bash scripts/setup.sh --demo
 export PATH="$PWD/node_modules/.bin:$PATH"   # npm's wasm-opt
 
-inputs=$( { find src -type f -print0 | sort -z | xargs -0 sha256sum; sha256sum Cargo.toml Cargo.lock $(ls build.rs 2>/dev/null); } | sha256sum | cut -d' ' -f1)
+inputs=$( { find src js -type f -print0 | sort -z | xargs -0 sha256sum; sha256sum Cargo.toml Cargo.lock $(ls build.rs 2>/dev/null); } | sha256sum | cut -d' ' -f1)
 if [ -f pkg/mimi_attachments_bg.wasm ] && [ "$(cat pkg/.inputs.sha256 2>/dev/null)" = "$inputs" ]; then
   echo "[demo] pkg/ is up to date (inputs unchanged): not rebuilding the wasm module"
 else

@@ -4,7 +4,7 @@
 // the manifest names exists and that the README has no links relative to the repository.
 //
 //   node scripts/package.mjs pkg-bundler      (or pkg)
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, existsSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 
 const dir = process.argv[2];
@@ -19,17 +19,23 @@ if (!p.types || !existsSync(join(dir, p.types))) problems.push(`types ${p.types}
 const wasm = (p.files ?? []).find((f) => f.endsWith(".wasm"));
 if (!wasm) problems.push("no .wasm in files");
 if (p.repository && /example\.(invalid|com|org)|placeholder/i.test(JSON.stringify(p.repository))) delete p.repository;
+// The streaming Service Worker (js/sw.js, a classic script an app serves from its origin) and its
+// page side (js/serve.js + hand-written types, checked by tsc in tests/ts/consumer.ts).
+const EXTRA = ["sw.js", "serve.js", "serve.d.ts"];
+for (const f of EXTRA) copyFileSync(new URL(`../js/${f}`, import.meta.url), join(dir, f));
 p.type = "module";
 p.main = main;
 p.module = main;
 p.exports = {
   ".": { types: `./${p.types}`, default: `./${main}` },
   [`./${wasm}`]: `./${wasm}`,
+  "./serve": { types: "./serve.d.ts", default: "./serve.js" },
+  "./sw.js": "./sw.js",
   "./package.json": "./package.json",
 };
 // Only the JS that instantiates the module has side effects (wasm-pack's own list, kept).
 p.sideEffects ??= [`./${main}`, "./snippets/*"];
-p.files = [...new Set([...(p.files ?? []), ...(existsSync(join(dir, "snippets")) ? ["snippets"] : []), "README.md", "LICENSE"])].filter((f) => f === "README.md" || f === "LICENSE" || existsSync(join(dir, f)));
+p.files = [...new Set([...(p.files ?? []), ...EXTRA, ...(existsSync(join(dir, "snippets")) ? ["snippets"] : []), "README.md", "LICENSE"])].filter((f) => f === "README.md" || f === "LICENSE" || existsSync(join(dir, f)));
 for (const f of p.files) if (!existsSync(join(dir, f))) problems.push(`${f} missing`);
 const readme = existsSync(join(dir, "README.md")) ? readFileSync(join(dir, "README.md"), "utf8") : "";
 if (!readme) problems.push("README.md missing");

@@ -7,6 +7,7 @@
 // with the attachment references (secret material, stored like the messages) and the position in
 // the Delivery Service's message queue — in its own IndexedDB database "mimi-demo".
 import init, { MlsClient, DsClient, AttachmentRef } from "/pkg/mimi_attachments.js";
+import { AttachmentServer } from "/pkg/serve.js";
 
 const wasm = await init();
 const MiB = 1 << 20;
@@ -16,6 +17,13 @@ const PREVIEW = new Map([
   ["video/mp4", "video"], ["video/webm", "video"], ["audio/mpeg", "audio"], ["audio/ogg", "audio"], ["audio/wav", "audio"], ["audio/webm", "audio"],
 ]);
 const AUTO_PREVIEW_MAX = 16 * MiB;
+// Video and audio play through the package's streaming Service Worker (www/mimi-sw.js): they
+// start and seek at once, fetching and verifying only the chunks they need. Without a worker
+// (e.g. a private window that refuses it) they are downloaded whole first, as before.
+const streaming = AttachmentServer.register("/mimi-sw.js", { scope: "/" }).catch((e) => {
+  console.warn("no streaming Service Worker; media download whole before playing:", e);
+  return null;
+});
 const status = (t) => { document.getElementById("status").textContent = t; };
 const fmt = (n) => n >= 1024 * MiB ? `${+(n / 1024 / MiB).toFixed(1)} GiB` : n >= MiB ? `${+(n / MiB).toFixed(1)} MiB` : n >= 1024 ? `${+(n / 1024).toFixed(1)} KiB` : `${n} B`;
 const el = (tag, props = {}, ...kids) => { const e = Object.assign(document.createElement(tag), props); e.append(...kids); return e; };
@@ -405,6 +413,8 @@ class Pane {
   async open(entry, card, button) {
     const ref = this.refs.get(entry.id);
     const kind = PREVIEW.get(entry.mediaType);
+    const server = (kind === "video" || kind === "audio") && typeof ref.size === "number" ? await streaming : null;
+    if (server) return this.stream(server, entry, ref, card, button, kind);
     button.disabled = true;
     card.querySelector(".error")?.remove();
     const p = this.progress(card, "Downloading + verifying");
@@ -435,10 +445,26 @@ class Pane {
       button.disabled = false;
     }
   }
+
+  // A media attachment served by the streaming worker: the element plays and seeks as chunks arrive;
+  // "Save" writes it to disk through the worker as it decrypts (the whole-file hash verified).
+  stream(server, entry, ref, card, button, kind) {
+    const served = server.serveAttachment(this.ds, this.group ?? null, ref, { name: entry.name, type: entry.mediaType });
+    const media = el(kind, { src: served.url, controls: true, preload: "metadata" });
+    const follow = this.atEnd;
+    media.addEventListener("loadedmetadata", () => this.toEnd(follow), { once: true });
+    media.addEventListener("error", () => card.append(el("span", { className: "error", role: "alert", textContent: "This media could not be played (its chunks did not verify, or the browser cannot decode it)." })), { once: true });
+    card.insertBefore(media, button);
+    const li = card.closest("li");
+    li.dataset.streamed = "true";
+    window.demo.served.set(entry.name, served);
+    button.textContent = "Save";
+    button.onclick = () => server.download(served.url);
+  }
 }
 
 // Hooks for the end-to-end tests (tests/e2e): observe the page and drive what the UI cannot.
-window.demo = { panes: {}, wasmMemory: () => wasm.memory.buffer.byteLength, AttachmentRef, MlsClient, DsClient };
+window.demo = { panes: {}, served: new Map(), wasmMemory: () => wasm.memory.buffer.byteLength, AttachmentRef, MlsClient, DsClient };
 
 /** Holds `name` for this tab, so the same member is never open twice (two copies of one MLS
  *  client would corrupt each other's state). Resolves false if another tab has it. */

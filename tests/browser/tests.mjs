@@ -3,6 +3,7 @@ import init, * as mimi from "/pkg/mimi_attachments.js";
 import { assert, assertEq, codeOf, randomBytes, equal, bytesOf, drain, aliceAndBob, send, receive, smallFlow } from "./common.mjs";
 import { adversarialTests } from "./adversarial.mjs";
 import { saveTests } from "./save.mjs";
+import { responsiveTests } from "./responsive.mjs";
 
 const wasm = await init();
 const wasmMemory = () => wasm.memory.buffer.byteLength;
@@ -221,7 +222,7 @@ const tests = {
 };
 
 // The adversarial cases of issue 7 (tests/browser/adversarial.mjs, docs/ADVERSARIAL.md).
-Object.assign(tests, adversarialTests);
+Object.assign(tests, adversarialTests, responsiveTests);
 // Saving to disk as it decrypts (tests/browser/save.mjs; the OPFS ones are run by run.mjs).
 Object.assign(tests, saveTests);
 
@@ -424,7 +425,7 @@ tests.resume_after = async () => {
 };
 
 window.testNames = ["alice_sends_bob_decrypts_after_two_more_epochs", "failures_have_their_own_codes", "abort_and_progress",
-  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api", ...Object.keys(adversarialTests), "save_to_writable_stream"];
+  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api", ...Object.keys(adversarialTests), ...Object.keys(responsiveTests), "save_to_writable_stream"];
 window.runTest = async (name, arg) => {
   if (!tests[name]) throw new Error(`no test ${name}`);
   return (await tests[name](arg)) ?? null;

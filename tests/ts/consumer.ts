@@ -68,6 +68,8 @@ export async function defaults(file: Blob, ds: DsClient, g: MlsGroup, r: Attachm
   const c: MlsClient = await MlsClient.create("carol");
   const out: OutgoingAttachment = await g.encryptAttachment(file);
   const s: ReadableStream<Uint8Array> = out.ciphertext();
+  const ctBlob: Blob = await out.ciphertextToBlob();
+  const ctTail: Blob = await out.ciphertextToBlob({ offset: 10, type: "application/octet-stream", signal: new AbortController().signal });
   const plain: ReadableStream<Uint8Array> = r.decrypt(file);
   const blob: Blob = await r.decryptToBlob(file);
   const got: ReadableStream<Uint8Array> = await ds.download(g, r);
@@ -87,5 +89,18 @@ export async function defaults(file: Blob, ds: DsClient, g: MlsGroup, r: Attachm
       return `${dsCodes.includes(e.code)} ${status} ${dsCode}`;
     }
   }
-  return `${c.identity} ${s.locked} ${plain.locked} ${blob.size} ${got.locked} ${part.length} ${all.size} ${sent.size} ${next}`;
+  return `${c.identity} ${s.locked} ${ctBlob.size} ${ctTail.type} ${plain.locked} ${blob.size} ${got.locked} ${part.length} ${all.size} ${sent.size} ${next}`;
+}
+
+// The streaming Service Worker's page side: a received video plays and seeks through the worker,
+// and a file is saved to disk as it decrypts.
+import { AttachmentServer, type ServedAttachment } from "../../pkg/serve.js";
+
+export async function playAndSave(ds: DsClient, group: MlsGroup, ref: AttachmentRef, video: HTMLVideoElement): Promise<number> {
+  const server = await AttachmentServer.register("/mimi-attachments-sw.js", { scope: "/" });
+  const served: ServedAttachment = server.serveAttachment(ds, group, ref, { name: "talk.webm", type: "video/webm" });
+  video.src = served.url;
+  server.download(served.url);
+  served.revoke();
+  return served.stats.bytes;
 }

@@ -18,3 +18,5 @@ declare const bobDs: import("mimi-attachments").DsClient;
 /** The bearer token the app's own login issues for this client (ds/README.md "Client identity"). */
 declare function myLoginToken(): Promise<string>;
 declare const received: import("mimi-attachments").AttachmentRef;
+/** A group Bob is a member of (from joinFromWelcome). */
+declare const bobsGroup: import("mimi-attachments").MlsGroup;
