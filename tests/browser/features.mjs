@@ -152,6 +152,7 @@ export async function detect(url) {
     webCryptoEd25519: await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign"]).then(() => true, () => false),
     webCryptoX25519: await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]).then(() => true, () => false),
     storagePersist: typeof navigator.storage?.persist === "function",
+    longTaskEntries: PerformanceObserver.supportedEntryTypes?.includes("longtask") ?? false,
     moduleWorker: await new Promise((res) => {
       try {
         const w = new Worker(URL.createObjectURL(new Blob(["postMessage(1)"], { type: "text/javascript" })), { type: "module" });

@@ -27,8 +27,11 @@ await open();
 
 const run = (name, arg) => page.evaluate(([n, a]) => window.runTest(n, a), [name, arg]);
 
+const noLongTasks = await page.evaluate(() => !PerformanceObserver.supportedEntryTypes?.includes("longtask"));
+const longTaskTests = await page.evaluate(() => window.longTaskTests ?? []);
 for (const name of await page.evaluate(() => window.testNames)) {
-  await test(name, () => run(name));
+  if (noLongTasks && longTaskTests.includes(name)) notApplicable(name, "no Long Tasks API (`longtask` performance entries) to observe the main thread with");
+  else await test(name, () => run(name));
 }
 
 if (engine === "webkit") {

@@ -13,6 +13,11 @@ import { randomUUID } from "node:crypto";
 const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER ?? "/usr/bin/WebKitWebDriver";
 const MINIBROWSER = process.env.WEBKIT_BROWSER ?? "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Arguments go to the page as JSON text with `undefined` (top level and inside arrays and
+// objects) kept, as Playwright keeps it: `(x = default)` parameters must see undefined, not null.
+const UNDEFINED = "\u0000undefined";
+const encode = (arg) => JSON.stringify(arg === undefined ? UNDEFINED : arg, (k, v) => (v === undefined ? UNDEFINED : v));
+const REVIVE = `JSON.parse(a, (k, v) => (v === ${JSON.stringify(UNDEFINED)} ? undefined : v))`;
 
 const freePort = () => new Promise((resolve, reject) => {
   const s = createServer();
@@ -79,13 +84,14 @@ export async function startWebKit({ startTimeoutMs = 60_000 } = {}) {
       /** Playwright's page.evaluate(fn, arg): awaits fn(arg) in the page; its JSON value or its error. */
       async evaluate(fn, arg, { timeout = 600_000 } = {}) {
         const key = randomUUID();
-        await sync(`const [src, arg, key] = arguments;
+        await sync(`const [src, a, key] = arguments;
+          const arg = ${REVIVE};
           const w = (window.__wd ??= {});
           w[key] = { done: false };
           Promise.resolve().then(() => (0, eval)("(" + src + ")")(arg)).then(
             (value) => { w[key] = { done: true, ok: true, value: value === undefined ? null : value }; },
             (e) => { w[key] = { done: true, ok: false, message: String(e && e.message || e), stack: String(e && e.stack || "") }; });
-          return true;`, [fn.toString(), arg ?? null, key]);
+          return true;`, [fn.toString(), encode(arg), key]);
         const t0 = Date.now();
         for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
           const r = await sync(`const w = window.__wd && window.__wd[arguments[0]];
@@ -106,7 +112,7 @@ export async function startWebKit({ startTimeoutMs = 60_000 } = {}) {
         const t0 = Date.now();
         for (;;) {
           let ok = false;
-          try { ok = await sync(`return !!((0, eval)("(" + arguments[0] + ")"))(arguments[1]);`, [fn.toString(), arg ?? null]); } catch {}
+          try { ok = await sync(`const a = arguments[1]; return !!((0, eval)("(" + arguments[0] + ")"))(${REVIVE});`, [fn.toString(), encode(arg)]); } catch {}
           if (ok) return;
           if (Date.now() - t0 > timeout) throw new Error(`waitForFunction: not true after ${timeout} ms: ${fn}`);
           await sleep(polling);
