@@ -19,11 +19,11 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
  * Starts the server and the browser. `route(url, res)` may answer a request itself (return true);
  * `allow(path)` widens what is served from the repository beyond /pkg/ and tests/browser/.
  */
-export async function startBrowserTests({ profilePrefix, route = () => false, allow = () => false }) {
+export async function startBrowserTests({ profilePrefix, route = () => false, allow = () => false, downloadDir = null }) {
   const args = process.argv.slice(2);
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
   const engine = args.includes("--engine") ? args[args.indexOf("--engine") + 1] : "chromium";
-  if (engine !== "chromium" && engine !== "webkit") throw new Error(`--engine ${engine}: chromium or webkit`);
+  if (!["chromium", "webkit", "firefox"].includes(engine)) throw new Error(`--engine ${engine}: chromium, webkit or firefox`);
   const server = createServer(async (req, res) => {
     const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
     if (await route(url, res)) return;
@@ -38,12 +38,12 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
   const base = `http://127.0.0.1:${server.address().port}`;
 
   let page, profile = null, close;
-  if (engine === "webkit") {
-    const { startWebKit } = await import("./webdriver.mjs");
-    const wk = await startWebKit();
-    console.log(`engine: WebKit (${wk.version})`);
-    page = wk.page;
-    close = wk.close;
+  if (engine === "webkit" || engine === "firefox") {
+    const { startWebKit, startFirefox } = await import("./webdriver.mjs");
+    const wd = engine === "webkit" ? await startWebKit() : await startFirefox({ downloadDir });
+    console.log(`engine: ${engine === "webkit" ? "WebKit" : "Firefox"} (${wd.version})`);
+    page = wd.page;
+    close = wd.close;
   } else {
     profile = await mkdtemp(join(tmpdir(), profilePrefix));
     const context = await chromium.launchPersistentContext(profile, {
@@ -75,7 +75,7 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
    *  (docs/WEBKIT.md lists them). Counted neither as passed nor as failed. */
   function notApplicable(name, reason) {
     if (only && only !== name) return;
-    console.log(`test ${name} ... not applicable in ${engine === "webkit" ? "WebKit" : engine}: ${reason}`);
+    console.log(`test ${name} ... not applicable in ${{ webkit: "WebKit", firefox: "Firefox" }[engine] ?? engine}: ${reason}`);
   }
   /** Closes everything, prints the closing line and exits (1 if a test failed or none ran). */
   async function finish() {

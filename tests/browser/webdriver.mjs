@@ -1,6 +1,7 @@
 // A small W3C WebDriver client (plain fetch) for WebKit, the engine of Safari: Debian's
 // WebKitGTK `WebKitWebDriver` (package webkit2gtk-driver) driving its MiniBrowser in automation
-// mode, under `xvfb-run` (package xvfb). playwright-core cannot drive WebKitWebDriver, so this
+// mode, under `xvfb-run` (package xvfb); and for Firefox ESR through geckodriver (headless), where
+// Playwright's own Firefox build is not available (startFirefox, with a download directory). playwright-core cannot drive WebKitWebDriver, so this
 // offers the few `page` methods the runners use (goto, reload, evaluate, waitForFunction,
 // setInputFiles) with the same meaning as Playwright's, over the W3C protocol.
 //
@@ -11,6 +12,8 @@ import { createServer } from "node:net";
 import { randomUUID } from "node:crypto";
 
 const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER ?? "/usr/bin/WebKitWebDriver";
+const GECKODRIVER = process.env.GECKODRIVER ?? "geckodriver";
+const FIREFOX = process.env.FIREFOX ?? "/usr/bin/firefox-esr";
 const MINIBROWSER = process.env.WEBKIT_BROWSER ?? "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Arguments go to the page as JSON text with `undefined` (top level and inside arrays and
@@ -48,8 +51,34 @@ async function command(base, method, path, body, timeoutMs = 60_000) {
  */
 export async function startWebKit({ startTimeoutMs = 60_000 } = {}) {
   const port = await freePort();
-  // Its own process group (detached): close() kills xvfb-run, Xvfb, the driver and the browser.
-  const proc = spawn("xvfb-run", ["-a", "-s", "-screen 0 1280x1024x24 -nolisten tcp", WEBKIT_DRIVER, `--port=${port}`, "--host=local"], {
+  return startSession({
+    port, startTimeoutMs, name: "WebKitWebDriver",
+    argv: ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24 -nolisten tcp", WEBKIT_DRIVER, `--port=${port}`, "--host=local"],
+    capabilities: { "webkitgtk:browserOptions": { binary: MINIBROWSER, args: ["--automation"] } },
+  });
+}
+
+/**
+ * Starts geckodriver + headless Firefox ESR; downloads go to `downloadDir` without asking
+ * (Firefox writes `<name>.part`, then renames it when the download completes).
+ */
+export async function startFirefox({ downloadDir, startTimeoutMs = 60_000 } = {}) {
+  const port = await freePort();
+  const prefs = downloadDir ? {
+    "browser.download.folderList": 2, "browser.download.dir": downloadDir, "browser.download.useDownloadDir": true,
+    "browser.download.always_ask_before_handling_new_types": false, "browser.download.manager.showWhenStarting": false,
+    "browser.helperApps.neverAsk.saveToDisk": "application/octet-stream", "browser.download.start_downloads_in_tmp_dir": false,
+  } : {};
+  return startSession({
+    port, startTimeoutMs, name: "geckodriver",
+    argv: [GECKODRIVER, `--port=${port}`, "--host=127.0.0.1"],
+    capabilities: { browserName: "firefox", "moz:firefoxOptions": { binary: FIREFOX, args: ["-headless"], prefs } },
+  });
+}
+
+async function startSession({ port, startTimeoutMs, name, argv, capabilities }) {
+  // Its own process group (detached): close() kills the driver and everything it started.
+  const proc = spawn(argv[0], argv.slice(1), {
     detached: true, stdio: ["ignore", "ignore", process.env.VERBOSE ? "inherit" : "ignore"],
   });
   let exited = false;
@@ -62,14 +91,12 @@ export async function startWebKit({ startTimeoutMs = 60_000 } = {}) {
   try {
     const t0 = Date.now();
     for (;;) {
-      if (exited) throw new Error("WebKitWebDriver exited at start (is webkit2gtk-driver/xvfb installed?)");
+      if (exited) throw new Error(`${name} exited at start (is it installed? scripts/setup.sh)`);
       try { if ((await command(base, "GET", "/status", undefined, 2000)).ready) break; } catch {}
-      if (Date.now() - t0 > startTimeoutMs) throw new Error("WebKitWebDriver did not become ready");
+      if (Date.now() - t0 > startTimeoutMs) throw new Error(`${name} did not become ready`);
       await sleep(100);
     }
-    const caps = await command(base, "POST", "/session", {
-      capabilities: { alwaysMatch: { "webkitgtk:browserOptions": { binary: MINIBROWSER, args: ["--automation"] } } },
-    }, startTimeoutMs);
+    const caps = await command(base, "POST", "/session", { capabilities: { alwaysMatch: capabilities } }, startTimeoutMs);
     session = `/session/${caps.sessionId}`;
     // The driver's own limits stay above ours: each call below has its own bound.
     await command(base, "POST", `${session}/timeouts`, { script: 600_000, pageLoad: 120_000, implicit: 0 });
