@@ -598,6 +598,16 @@ impl Group {
         AttachmentKeys::from_group(&self.group, self.provider().crypto(), attachment_hash, sender, nonce)
     }
 
+    /// RFC 9420's `MLS-Exporter(label, context, length)` of the current epoch; `length` in
+    /// 1..=255·`KDF.Nh` (HKDF-Expand's limit: 8160 bytes for suites 1-3).
+    pub fn export_secret(&self, label: &str, context: &[u8], length: usize) -> Result<Vec<u8>> {
+        let max = 255 * self.suite()?.nh();
+        if length == 0 || length > max {
+            return Err(Error::InvalidArgument(format!("exporter length must be in 1..={max}, got {length}")));
+        }
+        self.group.export_secret(self.provider().crypto(), label, context, length).map_err(mls_err)
+    }
+
     /// `attachment_hash` with the group's hash function.
     pub fn attachment_hash(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
         Ok(attachment_hash(self.suite()?, plaintext))
