@@ -18,3 +18,12 @@ declare const bobDs: import("mimi-attachments").DsClient;
 /** The bearer token the app's own login issues for this client (ds/README.md "Client identity"). */
 declare function myLoginToken(): Promise<string>;
 declare const received: import("mimi-attachments").AttachmentRef;
+/** "Using your own MLS stack": the app's ts-mls group state and suite implementation. */
+declare const state: import("ts-mls").ClientState;
+declare const impl: import("ts-mls").CiphersuiteImpl;
+declare const plaintext: Uint8Array;
+declare const ciphertext: Uint8Array;
+declare const contentType: string;
+declare const senderLeafIndex: number;
+/** Uploads ciphertext bytes to the app's Delivery Service; resolves to its token. */
+declare function uploadBytes(ciphertext: Uint8Array): Promise<Uint8Array>;
