@@ -61,7 +61,7 @@ else failed=$((failed + 1)); problems+=("size budget"); cat "$LOG/size.log"; fi
 step node-smoke node www/demo-cli.mjs --self-test
 step browser-js node tests/browser/run.mjs --big --ds target/debug/mimi-ds
 step mimi-content node tests/browser/mimi_content.mjs   # ExternalParts built by cborg, decrypted in Chromium
-step interop node tests/interop/run.mjs   # ts-mls <-> openmls in one group, suites 1 and 3, attachments both ways
+step interop node tests/interop/run.mjs   # ts-mls <-> openmls in one group, suites 1-3, attachments both ways
 step e2e node tests/e2e/run.mjs --ds target/debug/mimi-ds
 step vite-app bash tests/vite-app/check.sh
 echo "=== types: tsc --strict on tests/ts/consumer.ts"

@@ -1,6 +1,6 @@
 // Cross-stack interop in headless Chromium: ts-mls (npm, an independent TypeScript RFC 9420
 // implementation) and this package's openmls client in one MLS group, each side creating the group
-// and adding the other by key package + Welcome, in cipher suites 1 and 3; attachments sent both
+// and adding the other by key package + Welcome, in cipher suites 1, 2 and 3; attachments sent both
 // ways (chunked and one-shot), with byte-identical attachment_exporter_secrets asserted. The page
 // side is tests/interop/page.mjs.
 //
