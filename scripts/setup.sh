@@ -83,8 +83,11 @@ if full && [ "$(version_of cargo fuzz --version)" != "cargo-fuzz $CARGO_FUZZ_VER
 fi
 
 # 5. npm dev dependencies: playwright-core (drives Debian's Chromium; never downloads a browser),
-#    typescript (checks the generated types), binaryen@132 (wasm-opt; Debian's breaks the module).
+#    typescript (checks the generated types), binaryen@132 (wasm-opt; Debian's breaks the module),
+#    ts-mls@1.6.4 with its pinned peers (@noble/curves, @noble/ciphers, @hpke/chacha20poly1305) for
+#    the cross-stack interop test (tests/interop/run.mjs).
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ] \
+   || [ ! -d node_modules/ts-mls ] || [ ! -d node_modules/@hpke/chacha20poly1305 ] \
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dev dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error

@@ -77,6 +77,7 @@ step sw-firefox node tests/browser/sw.mjs --ds target/debug/mimi-ds --engine fir
 # The JS API suite in WebKit (WebKitGTK's WebKitWebDriver under Xvfb; what it lacks: docs/WEBKIT.md)
 step browser-webkit node tests/browser/run.mjs --engine webkit --ds target/debug/mimi-ds
 step mimi-content node tests/browser/mimi_content.mjs   # ExternalParts built by cborg, decrypted in Chromium
+step interop node tests/interop/run.mjs   # ts-mls <-> openmls in one group, suites 1-3, attachments both ways
 step e2e node tests/e2e/run.mjs --ds target/debug/mimi-ds
 if [ $engines = 1 ]; then   # the demo against two replicas on PostgreSQL + S3 behind a round-robin proxy
   step e2e-replicas node tests/e2e/run.mjs --ds target/debug/mimi-ds --replicas

@@ -11,9 +11,7 @@ use std::rc::Rc;
 
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
 use openmls_memory_storage::MemoryStorage;
-use openmls_rust_crypto::RustCrypto;
 use openmls_traits::OpenMlsProvider;
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
@@ -21,25 +19,29 @@ use crate::error::{Error, Result};
 use crate::schedule::{attachment_hash, random_nonce, AttachmentKeys};
 use crate::suite::CipherSuite;
 
-/// openmls' RustCrypto with an in-memory store whose contents can be exported.
+mod crypto;
+pub use crypto::{SignatureKeys, SuiteCrypto};
+
+/// The package's crypto for suites 1-3 ([`SuiteCrypto`]) with an in-memory store whose contents
+/// can be exported.
 #[derive(Default)]
 pub struct Provider {
-    crypto: RustCrypto,
+    crypto: SuiteCrypto,
     storage: MemoryStorage,
 }
 
 impl OpenMlsProvider for Provider {
-    type CryptoProvider = RustCrypto;
-    type RandProvider = RustCrypto;
+    type CryptoProvider = SuiteCrypto;
+    type RandProvider = SuiteCrypto;
     type StorageProvider = MemoryStorage;
 
     fn storage(&self) -> &MemoryStorage {
         &self.storage
     }
-    fn crypto(&self) -> &RustCrypto {
+    fn crypto(&self) -> &SuiteCrypto {
         &self.crypto
     }
-    fn rand(&self) -> &RustCrypto {
+    fn rand(&self) -> &SuiteCrypto {
         &self.crypto
     }
 }
@@ -48,10 +50,10 @@ fn mls_err(e: impl core::fmt::Display) -> Error {
     Error::Mls(e.to_string())
 }
 
-/// The openmls suite for one of ours; only those openmls' RustCrypto can run a group in.
+/// The openmls suite for one of ours; only suites 1-3 run a group.
 pub fn openmls_suite(suite: CipherSuite) -> Result<Ciphersuite> {
     let cs = Ciphersuite::try_from(suite.id()).map_err(|_| Error::UnknownCipherSuite(suite.id()))?;
-    if RustCrypto::default().supported_ciphersuites().contains(&cs) {
+    if crypto::SUITES.contains(&cs) {
         Ok(cs)
     } else {
         Err(Error::UnknownCipherSuite(suite.id()))
@@ -60,7 +62,7 @@ pub fn openmls_suite(suite: CipherSuite) -> Result<Ciphersuite> {
 
 struct ClientInner {
     provider: Provider,
-    signer: SignatureKeyPair,
+    signer: SignatureKeys,
     identity: Vec<u8>,
     suite: CipherSuite,
     groups: core::cell::RefCell<Vec<Vec<u8>>>,
@@ -156,7 +158,7 @@ impl Client {
     pub fn new(identity: &[u8], suite: CipherSuite) -> Result<Self> {
         let cs = openmls_suite(suite)?;
         let provider = Provider::default();
-        let signer = SignatureKeyPair::new(cs.signature_algorithm()).map_err(mls_err)?;
+        let signer = SignatureKeys::new(cs.signature_algorithm()).map_err(|e| mls_err(format!("{e:?}")))?;
         signer.store(provider.storage()).map_err(mls_err)?;
         Ok(Self(Rc::new(ClientInner {
             provider,
@@ -307,7 +309,7 @@ impl Client {
             }
         }
         check_store(&provider.storage)?;
-        let signer = SignatureKeyPair::read(provider.storage(), state.signature_public_key.as_slice(), scheme)
+        let signer = SignatureKeys::read(provider.storage(), state.signature_public_key.as_slice(), scheme)
             .ok_or_else(|| Error::Codec("the state holds no signature key".into()))?;
         if signer.public() != state.signature_public_key.as_slice() {
             return Err(Error::Codec("the stored signature key pair is not the one the state names".into()));
@@ -346,7 +348,7 @@ fn check_store(storage: &MemoryStorage) -> Result<()> {
     let corrupt = |what: &str| Error::Codec(format!("the client state has a corrupt {what} entry"));
     for (k, v) in values.iter() {
         let ok = if k.starts_with(b"SignatureKeyPair") {
-            is::<SignatureKeyPair>(v)
+            is::<SignatureKeys>(v)
         } else if k.starts_with(b"Tree") {
             is::<TreeSync>(v)
         } else if k.starts_with(b"GroupContext") {
@@ -389,7 +391,7 @@ pub struct Group {
     group: MlsGroup,
 }
 
-fn key_package_of(bytes: &[u8], crypto: &RustCrypto) -> Result<KeyPackage> {
+fn key_package_of(bytes: &[u8], crypto: &SuiteCrypto) -> Result<KeyPackage> {
     let kp = match MlsMessageIn::tls_deserialize_exact(bytes)?.extract() {
         MlsMessageBodyIn::KeyPackage(kp) => kp,
         _ => return Err(Error::Mls("not a KeyPackage message".into())),
@@ -596,6 +598,16 @@ impl Group {
             return Err(Error::NotMember("no member at the sender's leaf index"));
         }
         AttachmentKeys::from_group(&self.group, self.provider().crypto(), attachment_hash, sender, nonce)
+    }
+
+    /// RFC 9420's `MLS-Exporter(label, context, length)` of the current epoch; `length` in
+    /// 1..=255·`KDF.Nh` (HKDF-Expand's limit: 8160 bytes for suites 1-3).
+    pub fn export_secret(&self, label: &str, context: &[u8], length: usize) -> Result<Vec<u8>> {
+        let max = 255 * self.suite()?.nh();
+        if length == 0 || length > max {
+            return Err(Error::InvalidArgument(format!("exporter length must be in 1..={max}, got {length}")));
+        }
+        self.group.export_secret(self.provider().crypto(), label, context, length).map_err(mls_err)
     }
 
     /// `attachment_hash` with the group's hash function.

@@ -150,6 +150,13 @@ impl AttachmentExporterSecret {
         Ok(Self(out.to_vec()))
     }
 
+    /// From the output of the application's own `MLS-Exporter(EXPORTER_LABEL, context, KDF.Nh)`
+    /// (an MLS stack other than this package's), checked to be `KDF.Nh` bytes.
+    pub fn from_bytes(suite: CipherSuite, attachment_exporter_secret: &[u8]) -> Result<Self> {
+        check_len("attachment_exporter_secret", suite.nh(), attachment_exporter_secret.len())?;
+        Ok(Self(attachment_exporter_secret.to_vec()))
+    }
+
     /// From an openmls group in its current epoch:
     /// `group.export_secret(crypto, "MIMI attachment", AttachmentContext, KDF.Nh)`.
     pub fn from_group(
@@ -244,6 +251,18 @@ impl AttachmentKeys {
     ) -> Result<Self> {
         Ok(Derivation::from_epoch_exporter_secret(suite, epoch_exporter_secret, attachment_hash, sender_index, nonce)?
             .keys)
+    }
+
+    /// The derivation from `attachment_exporter_secret` on: for apps whose own MLS stack ran
+    /// `MLS-Exporter(EXPORTER_LABEL, AttachmentContext, KDF.Nh)`.
+    pub fn from_attachment_exporter_secret(
+        suite: CipherSuite,
+        attachment_exporter_secret: &[u8],
+        nonce: &[u8],
+    ) -> Result<Self> {
+        let exporter = AttachmentExporterSecret::from_bytes(suite, attachment_exporter_secret)?;
+        let secret = AttachmentSecret::new(suite, &exporter, nonce)?;
+        Self::derive(suite, &secret)
     }
 
     /// The whole derivation from an openmls group in its current epoch.
@@ -350,6 +369,22 @@ mod tests {
         }
         assert!(matches!(AttachmentKeys::from_parts(s, &[0; 16], &[0; 12]), Err(Error::InvalidLength { .. })));
         assert!(AttachmentKeys::from_parts(s, &[0; 32], &[0; 12]).is_ok());
+    }
+
+    #[test]
+    fn from_attachment_exporter_secret_continues_the_derivation() {
+        // An app's own MLS-Exporter output gives the same keys as the whole derivation.
+        let s = CipherSuite::Mls128Dhkemx25519Chacha20poly1305Sha256Ed25519;
+        let d = Derivation::from_epoch_exporter_secret(s, &[3; 32], &[4; 32], 5, &[6; 32]).unwrap();
+        let k = AttachmentKeys::from_attachment_exporter_secret(s, d.exporter_secret.as_bytes(), &[6; 32]).unwrap();
+        assert_eq!(k.key(), d.keys.key());
+        assert_eq!(k.nonce(), d.keys.nonce());
+        let other = AttachmentKeys::from_attachment_exporter_secret(s, d.exporter_secret.as_bytes(), &[7; 32]).unwrap();
+        assert_ne!(other.key(), d.keys.key());
+        for (es, n) in [(31, 32), (33, 32), (32, 31), (0, 32)] {
+            let r = AttachmentKeys::from_attachment_exporter_secret(s, &vec![0; es], &vec![0; n]);
+            assert!(matches!(r, Err(Error::InvalidLength { .. })), "{es} {n}");
+        }
     }
 
     #[test]

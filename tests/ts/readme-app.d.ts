@@ -20,3 +20,12 @@ declare function myLoginToken(): Promise<string>;
 declare const received: import("mimi-attachments").AttachmentRef;
 /** A group Bob is a member of (from joinFromWelcome). */
 declare const bobsGroup: import("mimi-attachments").MlsGroup;
+/** "Using your own MLS stack": the app's ts-mls group state and suite implementation. */
+declare const state: import("ts-mls").ClientState;
+declare const impl: import("ts-mls").CiphersuiteImpl;
+declare const plaintext: Uint8Array;
+declare const ciphertext: Uint8Array;
+declare const contentType: string;
+declare const senderLeafIndex: number;
+/** Uploads ciphertext bytes to the app's Delivery Service; resolves to its token. */
+declare function uploadBytes(ciphertext: Uint8Array): Promise<Uint8Array>;
