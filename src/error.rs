@@ -319,6 +319,8 @@ codes! {
         QuotaExceeded,
         /// DS: the DS's disk is full.
         InsufficientStorage,
+        /// DS: a storage engine (PostgreSQL, the object store) cannot be reached; retry.
+        Unavailable,
         /// DS: an internal failure.
         Internal,
         /// DS: a code this version does not know, or an answer that is not the DS's JSON.
@@ -361,6 +363,8 @@ codes! {
         QuotaExceeded,
         /// 507.
         InsufficientStorage,
+        /// 503.
+        Unavailable,
         /// 500.
         Internal,
     }

@@ -254,6 +254,7 @@ async fn delivery_service_codes_pass_through() {
         (429, "RateLimited"),
         (507, "QuotaExceeded"),
         (507, "InsufficientStorage"),
+        (503, "Unavailable"),
         (500, "Internal"),
     ];
     for &(status, code) in table {

@@ -18,7 +18,7 @@ export type MimiErrorCode =
   | "InvalidArgument" | "BadMimiContent" | "AlreadyExists"
   | "BadRequest" | "InvalidMessage" | "Unauthorized" | "BadSignature" | "Stale" | "StaleEpoch"
   | "Replay" | "Forbidden" | "NotFound" | "MethodNotAllowed" | "Timeout" | "Conflict"
-  | "RangeNotSatisfiable" | "RateLimited" | "QuotaExceeded" | "InsufficientStorage" | "Internal" | "DsError";
+  | "RangeNotSatisfiable" | "RateLimited" | "QuotaExceeded" | "InsufficientStorage" | "Unavailable" | "Internal" | "DsError";
 /** What every function of this package throws (or rejects with, or errors a stream with). */
 export interface MimiAttachmentsError extends Error {
   name: "MimiAttachmentsError";
