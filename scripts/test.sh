@@ -96,6 +96,7 @@ else failed=$((failed + 1)); problems+=("fuzz smoke"); tail -n 40 "$LOG/fuzz.log
 
 wasm=pkg/mimi_attachments_bg.wasm
 [ -f $wasm ] && echo "wasm: $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
+echo "disk: target/ $(du -sh target 2>/dev/null | cut -f1), $(df -h . | awk 'NR==2{print $4}') free"
 echo "time: $(( $(date +%s) - start ))s"
 for p in "${problems[@]}"; do echo "FAILED: $p"; done
 [ ${#problems[@]} -eq 0 ] || failed=$((failed > 0 ? failed : 1))

@@ -68,10 +68,11 @@ if node "$root/scripts/package.mjs" "$root/pkg-bundler" \
   problems=()
   listing=$(tar tzf "$tarball" | sort)
   for f in package/package.json package/README.md package/LICENSE package/mimi_attachments.js \
-           package/mimi_attachments_bg.wasm package/mimi_attachments.d.ts; do
+           package/mimi_attachments_bg.wasm package/mimi_attachments.d.ts \
+           package/sw.js package/serve.js package/serve.d.ts; do
     grep -qx "$f" <<<"$listing" || problems+=("$f not in the tarball")
   done
-  extra=$(grep -v -E '^package/(package\.json|README\.md|LICENSE|mimi_attachments(_bg)?\.(js|wasm|d\.ts)|mimi_attachments_bg\.wasm\.d\.ts|snippets/.*)$' <<<"$listing" || true)
+  extra=$(grep -v -E '^package/(package\.json|README\.md|LICENSE|mimi_attachments(_bg)?\.(js|wasm|d\.ts)|mimi_attachments_bg\.wasm\.d\.ts|snippets/.*|sw\.js|serve\.(js|d\.ts))$' <<<"$listing" || true)
   [ -z "$extra" ] || problems+=("unexpected files in the tarball: $extra")
   # Every module the packed JS imports by a relative path is in the tarball.
   for js in $(grep -E '^package/.*\.js$' <<<"$listing"); do
@@ -85,6 +86,8 @@ if node "$root/scripts/package.mjs" "$root/pkg-bundler" \
     if (JSON.stringify(p).match(/example\.invalid/)) bad.push("placeholder URL");
     if (p.exports?.["."]?.types !== "./" + p.types) bad.push("exports[.].types");
     if (!p.exports?.["."]?.default) bad.push("exports[.].default");
+    if (p.exports?.["./serve"]?.types !== "./serve.d.ts" || p.exports?.["./serve"]?.default !== "./serve.js") bad.push("exports[./serve]");
+    if (p.exports?.["./sw.js"] !== "./sw.js") bad.push("exports[./sw.js]");
     if (!Array.isArray(p.sideEffects) || !p.sideEffects.includes("./" + p.module)) bad.push("sideEffects");
     if (p.type !== "module") bad.push("type");
     if (bad.length) { console.error("package.json: " + bad.join(", ")); process.exit(1); }' "$manifest"; then

@@ -48,6 +48,11 @@ const LOCK_MIGRATE: i64 = 0x6d69_6d69_6473; // "mimids"
 const WORKERS: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection idle longer than this is pinged before use. The synchronous client notices a
+/// server restart only when it next talks to the server, so a request on a connection that sat
+/// idle across a restart would fail with 503. A restart takes well over this; under load the
+/// connections are never idle this long, so the ping costs nothing there.
+const IDLE_CHECK: Duration = Duration::from_millis(50);
 const NONCE_PURGE_EVERY_MS: u64 = 10_000;
 
 type Job = Box<dyn FnOnce(&mut Option<Client>, &Config) + Send>;
@@ -132,7 +137,7 @@ fn worker(rx: Arc<Mutex<mpsc::Receiver<Job>>>, config: Config) {
         // A connection idle for a while may have been cut (server restart): check it before use
         // so a request is never sent into a dead socket.
         if let Some(c) = &mut client {
-            if c.is_closed() || (last_used.elapsed() > Duration::from_secs(1) && c.is_valid(CONNECT_TIMEOUT).is_err()) {
+            if c.is_closed() || (last_used.elapsed() > IDLE_CHECK && c.is_valid(CONNECT_TIMEOUT).is_err()) {
                 client = None;
             }
         }

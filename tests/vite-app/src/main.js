@@ -1,6 +1,8 @@
 // How a web chat app consumes the package: a plain dependency, imported by name; Vite bundles the
 // wasm-pack `--target bundler` output (JS glue + .wasm asset) with no plugin.
 import { AttachmentRef, MlsClient, supportedCipherSuites } from "mimi-attachments";
+// The streaming Service Worker's page side, a subpath export of the same package.
+import { AttachmentServer } from "mimi-attachments/serve";
 
 const out = document.getElementById("out");
 const log = (line) => {
@@ -51,6 +53,7 @@ async function main() {
   const r2 = await roundTrip(group, big, { chunkSize: 65536 });
   log(`chunked: ${big.length} B -> ${r2.ciphertextSize} B`);
   log(r2.contentType);
+  assert(typeof AttachmentServer.register === "function", "mimi-attachments/serve resolves");
   log("round trip ok");
   document.title = "ok";
 }
