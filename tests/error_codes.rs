@@ -188,7 +188,11 @@ async fn already_exists_when_creating_over_a_stored_client() {
     let opened = MlsClient::try_from_js_value(wait(MlsClient::open("ada".into(), store())).await.expect("open"))
         .expect("MlsClient");
     assert_eq!(opened.signature_public_key(), first.signature_public_key(), "open returns the stored client");
-    let replaced = wait(MlsClient::create("ada".into(), Some(obj(&[("storeName", "error-codes-already-exists".into()), ("replace", true.into())])))).await;
+    let replaced = wait(MlsClient::create(
+        "ada".into(),
+        Some(obj(&[("storeName", "error-codes-already-exists".into()), ("replace", true.into())])),
+    ))
+    .await;
     let replaced = MlsClient::try_from_js_value(replaced.expect("replace")).expect("MlsClient");
     assert_ne!(replaced.signature_public_key(), first.signature_public_key(), "replace: a new signature key");
     wait(MlsClient::delete_stored("error-codes-already-exists".into())).await.expect("clean up");

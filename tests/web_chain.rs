@@ -48,7 +48,13 @@ fn chain(suite: CipherSuite) {
     assert_eq!((sender, epoch, data.as_slice()), (3, 3, &b"hi from dave"[..]));
     let file: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
     let hash = groups[3].attachment_hash(&file).expect("hash");
-    let p = PendingAttachment::new(&groups[3], &hash, file.len() as u64, mimi_attachments::format::Format::Chunked(ChunkSize::default())).expect("derive");
+    let p = PendingAttachment::new(
+        &groups[3],
+        &hash,
+        file.len() as u64,
+        mimi_attachments::format::Format::Chunked(ChunkSize::default()),
+    )
+    .expect("derive");
     let ct = seal_chunked(p.keys(), ChunkSize::default(), &file).expect("seal");
     let ct_type = p.complete(&groups[3], b"tok").expect("complete").external_body().to_content_type();
     let r = AttachmentRef::receive(&groups[0], &ct_type, 3, 3).expect("alice derives");

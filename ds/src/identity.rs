@@ -254,7 +254,8 @@ mod tests {
         assert!(Identity::from_config(true, None).unwrap().is_dev());
         // Development replicas: the dev login signs with the shared secret, so a token one
         // replica issues verifies at another configured with the same file.
-        let (r1, r2) = (Identity::from_config(true, Some(&good)).unwrap(), Identity::from_config(true, Some(&good)).unwrap());
+        let (r1, r2) =
+            (Identity::from_config(true, Some(&good)).unwrap(), Identity::from_config(true, Some(&good)).unwrap());
         assert!(r1.is_dev() && r2.is_dev());
         let t = r1.issue("carol", 60).unwrap();
         assert_eq!(r2.verify(&t).unwrap(), b"carol");

@@ -54,7 +54,13 @@ pub fn random_nonce(#[wasm_bindgen(js_name = cipherSuite)] cipher_suite: f64) ->
 /// `attachment_key` and `attachment_nonce` of one attachment (secret material).
 /// Call `free()` when done: the key bytes in wasm memory are zeroized.
 #[wasm_bindgen]
-pub struct AttachmentKeys(pub(crate) schedule::AttachmentKeys);
+pub struct AttachmentKeys(schedule::AttachmentKeys);
+
+impl AttachmentKeys {
+    pub(crate) fn new(k: schedule::AttachmentKeys) -> AttachmentKeys {
+        AttachmentKeys(k)
+    }
+}
 
 #[wasm_bindgen]
 impl AttachmentKeys {

@@ -63,7 +63,7 @@ impl AttachmentKeys {
             attachment_exporter_secret,
             nonce,
         )
-        .map(AttachmentKeys)
+        .map(AttachmentKeys::new)
         .map_err(js_error)
     }
 }
@@ -76,6 +76,6 @@ impl MlsGroup {
     #[wasm_bindgen(js_name = exportSecret)]
     pub fn export_secret(&self, label: &str, context: &[u8], length: f64) -> JsResult<Vec<u8>> {
         let length = whole(length, u64::from(u16::MAX), "length").map_err(js_error)? as usize;
-        self.g.borrow().export_secret(label, context, length).map_err(js_error)
+        self.group().export_secret(label, context, length).map_err(js_error)
     }
 }

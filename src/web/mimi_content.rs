@@ -15,9 +15,11 @@ use wasm_bindgen::JsCast;
 use web_sys::Blob;
 use zeroize::Zeroize;
 
-use super::client::{promise, AttachmentRef, MlsGroup};
+use super::attachment::AttachmentRef;
 use super::error::{describe, js_error, JsResult};
+use super::group::MlsGroup;
 use super::io::{Accumulator, Options};
+use super::js::promise;
 use crate::content::mapping::{attachment_from_part, attachment_to_part, PartReference};
 use crate::content::part::{ExternalPart as CorePart, MimiContent, NestedPart};
 use crate::content::PartOpener;
@@ -53,7 +55,7 @@ export interface ExternalPartInit {
 
 /// An ExternalPart of MIMI content. Secret material when encrypted: it holds the AEAD key.
 #[wasm_bindgen]
-pub struct ExternalPart(pub(crate) CorePart);
+pub struct ExternalPart(CorePart);
 
 fn js_u64(v: &JsValue, what: &str, max: f64) -> Result<u64, Error> {
     if v.is_undefined() {
@@ -85,7 +87,7 @@ fn js_text(v: &JsValue, what: &str, required: bool) -> Result<String, Error> {
 impl ExternalPart {
     /// Builds (and validates) a part from its fields.
     pub fn build(#[wasm_bindgen(unchecked_param_type = "ExternalPartInit")] init: JsValue) -> JsResult<ExternalPart> {
-        let g = |k: &str| super::client::get_opt(&init, k);
+        let g = |k: &str| super::js::get_opt(&init, k);
         let r = (|| -> Result<CorePart, Error> {
             let p = CorePart {
                 content_type: js_text(&g("contentType"), "contentType", true)?,
@@ -217,7 +219,7 @@ impl AttachmentRef {
         expires: Option<u32>,
     ) -> JsResult<ExternalPart> {
         attachment_to_part(
-            &self.0,
+            self.core(),
             url_prefix,
             media_type,
             filename.as_deref().unwrap_or(""),
@@ -244,8 +246,8 @@ impl MlsGroup {
         if !(epoch.is_finite() && epoch >= 0.0 && epoch.fract() == 0.0 && epoch <= 9_007_199_254_740_991.0) {
             return Err(js_error(Error::InvalidArgument("epoch must be a whole number".into())));
         }
-        attachment_from_part(&self.g.borrow(), &part.0, sender_leaf_index, epoch as u64)
-            .map(AttachmentRef)
+        attachment_from_part(&self.group(), &part.0, sender_leaf_index, epoch as u64)
+            .map(AttachmentRef::new)
             .map_err(js_error)
     }
 }

@@ -2,20 +2,25 @@
 //! the results; errors become `Error` objects with `name = "MimiAttachmentsError"`, a stable
 //! `code` (see [`crate::Error::code`]) and details.
 
+mod attachment;
 mod basic;
 pub mod cipher;
 mod client;
 mod ds;
-mod mimi_content;
 pub mod error;
 mod exporter;
+mod group;
+mod hash;
 pub mod io;
 mod js;
+mod mimi_content;
 pub mod pipeline;
 mod store;
 
+pub use attachment::*;
 pub use basic::*;
 pub use client::*;
 pub use ds::*;
 pub use exporter::*;
+pub use group::*;
 pub use mimi_content::*;

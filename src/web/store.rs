@@ -52,11 +52,24 @@ pub(crate) async fn idb(p: Result<Promise, JsValue>) -> Result<JsValue, Error> {
 /// A client and where it persists (`None`: in memory only).
 #[derive(Clone)]
 pub(crate) struct ClientHandle {
-    pub(crate) client: mls::Client,
-    pub(crate) store_name: Option<String>,
+    client: mls::Client,
+    store_name: Option<String>,
 }
 
 impl ClientHandle {
+    pub(crate) fn new(client: mls::Client, store_name: Option<String>) -> ClientHandle {
+        ClientHandle { client, store_name }
+    }
+
+    pub(crate) fn client(&self) -> &mls::Client {
+        &self.client
+    }
+
+    /// The IndexedDB key the client persists under (`None`: in memory only).
+    pub(crate) fn store_name(&self) -> Option<&str> {
+        self.store_name.as_deref()
+    }
+
     /// Persists the client's state (secret: the copy handed to IndexedDB is zeroed afterwards).
     pub(crate) async fn save(&self) -> Result<(), Error> {
         if let Some(name) = &self.store_name {

@@ -5,8 +5,10 @@ use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Response};
 
-use super::super::client::{promise, AttachmentRef, MlsGroup};
+use super::super::attachment::AttachmentRef;
+use super::super::group::MlsGroup;
 use super::super::io::Options;
+use super::super::js::promise;
 use super::super::js::{whole, MAX_SAFE};
 use super::super::pipeline::{collect_blob, decrypt_chunks, decrypt_stream};
 use super::http::*;
@@ -23,8 +25,8 @@ impl DsClient {
         range: Option<(u64, u64)>,
         signal: Option<&AbortSignal>,
     ) -> Result<Response, Error> {
-        r.0.check_group(&g.g.borrow())?;
-        let path = format!("/v1/attachments/{}", b64(&r.0.token));
+        r.core().check_group(&g.group())?;
+        let path = format!("/v1/attachments/{}", b64(&r.core().token));
         self.send(signal, || {
             let req = Self::signed(g, "GET", path.clone(), empty_body_hash())?;
             Ok(match range {
@@ -45,7 +47,7 @@ impl DsClient {
     ) -> Result<web_sys::ReadableStream, Error> {
         let resp = self.get_attachment(g, r, None, opts.signal()).await?;
         let body = resp.body().ok_or_else(|| Error::Network("empty response body".into()))?;
-        decrypt_stream(r.0.keys().clone(), r.0.format(), &r.0.hash, r.0.size, &body.into(), opts)
+        decrypt_stream(r.core().keys().clone(), r.core().format(), &r.core().hash, r.core().size, &body.into(), opts)
     }
 }
 
@@ -63,7 +65,7 @@ impl DsClient {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
         let g = group.share();
-        let r = AttachmentRef(reference.0.clone());
+        let r = AttachmentRef::new(reference.core().clone());
         promise(async move { this.download_stream(&g, &r, Options::from_js(&options)?).await.map(JsValue::from) })
     }
 
@@ -78,7 +80,7 @@ impl DsClient {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
         let g = group.share();
-        let r = AttachmentRef(reference.0.clone());
+        let r = AttachmentRef::new(reference.core().clone());
         promise(async move {
             let opts = Options::from_js(&options)?;
             let t = opts.blob_type.clone();
@@ -102,10 +104,10 @@ impl DsClient {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
         let g = group.share();
-        let r = AttachmentRef(reference.0.clone());
+        let r = AttachmentRef::new(reference.core().clone());
         promise(async move {
             let opts = Options::from_js(&options)?;
-            let (cs, size) = match (r.0.chunk_size, r.0.size) {
+            let (cs, size) = match (r.core().chunk_size, r.core().size) {
                 (Some(cs), Some(size)) => (cs, size),
                 _ => return Err(Error::InvalidArgument("ranges need a chunked attachment with a known size".into())),
             };
@@ -118,7 +120,7 @@ impl DsClient {
             if u64::from(data.length()) != plan.ct_len() {
                 return Err(Error::Truncated("the Range response is shorter than asked"));
             }
-            let chunks = decrypt_chunks(r.0.keys(), cs, size, plan.first_chunk, &data, opts.backend).await?;
+            let chunks = decrypt_chunks(r.core().keys(), cs, size, plan.first_chunk, &data, opts.backend).await?;
             let out = Uint8Array::new_with_length(u32::try_from(plan.len()).map_err(|_| Error::TooLarge("range"))?);
             // Copy the opened chunks' bytes that fall in [trim_start, trim_end).
             let (mut pos, mut at) = (0u64, 0u32);
@@ -140,8 +142,8 @@ impl DsClient {
     pub fn delete_attachment(&self, group: &MlsGroup, reference: &AttachmentRef) -> Promise {
         let this = self.clone_handle();
         let g = group.share();
-        let path = format!("/v1/attachments/{}", b64(&reference.0.token));
-        let bound = reference.0.check_group(&g.g.borrow());
+        let path = format!("/v1/attachments/{}", b64(&reference.core().token));
+        let bound = reference.core().check_group(&g.group());
         promise(async move {
             bound?;
             this.send(None, || Self::signed(&g, "DELETE", path.clone(), empty_body_hash())).await?;
@@ -157,19 +159,19 @@ impl DsClient {
     pub fn copy_attachment(&self, reference: &AttachmentRef, from: &MlsGroup, to: &MlsGroup) -> Promise {
         let this = self.clone_handle();
         let (from, to) = (from.share(), to.share());
-        let r = reference.0.clone();
-        let bound = r.check_group(&from.g.borrow());
+        let r = reference.core().clone();
+        let bound = r.check_group(&from.group());
         promise(async move {
             bound?;
             let path = format!("/v1/attachments/{}/copy", b64(&r.token));
             let resp = this
                 .send(None, || {
-                    let target = sign(&to.g.borrow(), "POST", &path, empty_body_hash())?;
+                    let target = sign(&to.group(), "POST", &path, empty_body_hash())?;
                     Ok(Self::signed(&from, "POST", path.clone(), empty_body_hash())?.header(AUTH_TARGET_HEADER, target))
                 })
                 .await?;
             let token = token_of(resp).await?;
-            Ok(AttachmentRef(r.rebind(&token, &to.g.borrow())?))
+            Ok(AttachmentRef::new(r.rebind(&token, &to.group())?))
         })
     }
 }

@@ -8,8 +8,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Response};
 
 use super::super::cipher::subtle;
-use super::super::client::{get_opt, set};
 use super::super::error::describe;
+use super::super::js::{get_opt, set};
 use super::{DsClient, RETRIES};
 use crate::auth::{fresh_nonce, DsRequestTbs, SignedDsRequest};
 use crate::mls;

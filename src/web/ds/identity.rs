@@ -5,8 +5,8 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::super::client::set;
 use super::super::error::describe;
+use super::super::js::set;
 use super::http::{json_of, Req};
 use super::DsClient;
 use crate::Error;
@@ -44,7 +44,7 @@ impl DsClient {
         if !self.auth.dev_login {
             return Ok(None);
         }
-        let name = String::from_utf8_lossy(self.h.client.identity()).into_owned();
+        let name = String::from_utf8_lossy(self.h.client().identity()).into_owned();
         let body = js_sys::JSON::stringify(&{
             let o = Object::new();
             set(&o, "client", name.as_str());

@@ -18,7 +18,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use wasm_bindgen::prelude::*;
 
-use super::client::{MlsClient, MlsGroup};
+use super::client::MlsClient;
+use super::group::MlsGroup;
 use super::store::ClientHandle;
 use crate::auth::AUTH_HEADER;
 use crate::Error;
@@ -70,11 +71,11 @@ impl DsClient {
 
 impl DsClient {
     fn gid(g: &MlsGroup) -> String {
-        b64(g.g.borrow().group_id())
+        b64(g.group().group_id())
     }
 
     fn signed(g: &MlsGroup, method: &'static str, path: String, body_hash: [u8; 32]) -> Result<Req, Error> {
-        let auth = sign(&g.g.borrow(), method, &path, body_hash)?;
+        let auth = sign(&g.group(), method, &path, body_hash)?;
         Ok(Req::new(method, path).header(AUTH_HEADER, auth))
     }
 

@@ -8,7 +8,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
-use super::super::client::{bytes, event_js, get_opt, promise, set, update_js, MlsGroup};
+use super::super::group::{event_js, update_js, MlsGroup};
+use super::super::js::{bytes, get_opt, promise, set};
 use super::super::js::{opt_whole, whole, MAX_SAFE};
 use super::http::*;
 use super::{b64, DsClient};
@@ -36,9 +37,9 @@ impl DsClient {
     pub fn publish_key_package(&self) -> Promise {
         let this = self.clone_handle();
         promise(async move {
-            let kp = this.h.client.key_package()?;
+            let kp = this.h.client().key_package()?;
             this.h.save().await?;
-            let path = format!("/v1/clients/{}/key-packages", b64(this.h.client.identity()));
+            let path = format!("/v1/clients/{}/key-packages", b64(this.h.client().identity()));
             let auth = this.bearer().await?;
             this.send(None, || Ok(Self::with_bearer(Req::new("POST", path.clone()).body(bytes(&kp)), &auth))).await?;
             Ok(JsValue::UNDEFINED)
@@ -50,13 +51,13 @@ impl DsClient {
     pub fn create_group(&self, #[wasm_bindgen(js_name = groupId)] group_id: Option<Vec<u8>>) -> Promise {
         let this = self.clone_handle();
         promise(async move {
-            let g = this.h.client.create_group(group_id.as_deref())?;
+            let g = this.h.client().create_group(group_id.as_deref())?;
             let gi = g.group_info()?;
             this.h.save().await?;
             let auth = this.bearer().await?;
             this.send(None, || Ok(Self::with_bearer(Req::new("POST", "/v1/groups".into()).body(bytes(&gi)), &auth)))
                 .await?;
-            Ok(MlsGroup { h: this.h.clone(), g: std::rc::Rc::new(std::cell::RefCell::new(g)) })
+            Ok(MlsGroup::new(this.h.clone(), g))
         })
     }
 
@@ -65,16 +66,16 @@ impl DsClient {
     pub fn join_from_welcome(&self) -> Promise {
         let this = self.clone_handle();
         promise(async move {
-            let path = format!("/v1/clients/{}/welcome", b64(this.h.client.identity()));
+            let path = format!("/v1/clients/{}/welcome", b64(this.h.client().identity()));
             let auth = this.bearer().await?;
             let resp = this.send(None, || Ok(Self::with_bearer(Req::new("GET", path.clone()), &auth))).await?;
             if resp.status() == 204 {
                 return Ok(JsValue::UNDEFINED);
             }
             let welcome = body_bytes(resp).await?;
-            let g = this.h.client.join_group(&welcome)?;
+            let g = this.h.client().join_group(&welcome)?;
             this.h.save().await?;
-            Ok(MlsGroup { h: this.h.clone(), g: std::rc::Rc::new(std::cell::RefCell::new(g)) }.into())
+            Ok(MlsGroup::new(this.h.clone(), g).into())
         })
     }
 
@@ -90,8 +91,8 @@ impl DsClient {
             let kp =
                 body_bytes(this.send(None, || Ok(Self::with_bearer(Req::new("POST", path.clone()), &auth))).await?)
                     .await?;
-            let update = g.g.borrow_mut().add_members(&[kp])?;
-            g.h.save().await?;
+            let update = g.group_mut().add_members(&[kp])?;
+            g.handle().save().await?;
             this.post_handshake(&g, &update).await?;
             Ok(update_js(update))
         })
@@ -104,8 +105,8 @@ impl DsClient {
         let this = self.clone_handle();
         let g = group.share();
         promise(async move {
-            let update = g.g.borrow_mut().remove_members(&[leaf_index?])?;
-            g.h.save().await?;
+            let update = g.group_mut().remove_members(&[leaf_index?])?;
+            g.handle().save().await?;
             this.post_handshake(&g, &update).await?;
             Ok(update_js(update))
         })
@@ -117,8 +118,8 @@ impl DsClient {
         let this = self.clone_handle();
         let g = group.share();
         promise(async move {
-            let update = g.g.borrow_mut().self_update()?;
-            g.h.save().await?;
+            let update = g.group_mut().self_update()?;
+            g.handle().save().await?;
             this.post_handshake(&g, &update).await?;
             Ok(update_js(update))
         })
@@ -141,8 +142,8 @@ impl DsClient {
                     .map(|a| a.to_vec())
                     .map_err(|_| Error::InvalidArgument("data must be a Uint8Array or a string".into()))?,
             };
-            let msg = g.g.borrow_mut().encrypt_message(&data)?;
-            g.h.save().await?;
+            let msg = g.group_mut().encrypt_message(&data)?;
+            g.handle().save().await?;
             let body = bytes(&msg);
             let hash = sha256(&body).await?;
             let path = format!("/v1/groups/{}/messages", Self::gid(&g));
@@ -180,7 +181,7 @@ impl DsClient {
                 let processed = URL_SAFE_NO_PAD
                     .decode(data.as_bytes())
                     .map_err(|_| Error::Codec("relayed message is not base64url".into()))
-                    .and_then(|b| g.g.borrow_mut().process_message(&b));
+                    .and_then(|b| g.group_mut().process_message(&b));
                 let ev = match processed {
                     Ok(e) => event_js(e),
                     Err(e) => {
@@ -195,7 +196,7 @@ impl DsClient {
                 events.push(&ev);
             }
             if events.length() > 0 {
-                g.h.save().await?;
+                g.handle().save().await?;
             }
             let out = Object::new();
             set(&out, "events", events);

@@ -10,8 +10,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use super::super::client::{AttachmentRef, MlsGroup};
+use super::super::attachment::AttachmentRef;
 use super::super::error::{describe, js_error};
+use super::super::group::MlsGroup;
 use super::super::io::Options;
 use super::super::pipeline::decrypt_stream;
 use super::DsClient;
@@ -86,7 +87,14 @@ impl AttachmentRef {
     ) -> Promise {
         let options = options.unwrap_or_default();
         let stream = Options::from_js(&options).and_then(|opts| {
-            decrypt_stream(self.0.keys().clone(), self.0.format(), &self.0.hash, self.0.size, &ciphertext, opts)
+            decrypt_stream(
+                self.core().keys().clone(),
+                self.core().format(),
+                &self.core().hash,
+                self.core().size,
+                &ciphertext,
+                opts,
+            )
         });
         future_to_promise(save(stream, writable))
     }
@@ -109,7 +117,7 @@ impl DsClient {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
         let g = group.share();
-        let r = AttachmentRef(reference.0.clone());
+        let r = AttachmentRef::new(reference.core().clone());
         future_to_promise(async move {
             let stream = match Options::from_js(&options) {
                 Ok(opts) => this.download_stream(&g, &r, opts).await,

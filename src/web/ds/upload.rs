@@ -6,8 +6,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
-use super::super::client::{bytes, get_opt, promise, set, AttachmentRef, MlsGroup, OutgoingAttachment};
+use super::super::attachment::{start_attachment, AttachmentRef, OutgoingAttachment};
+use super::super::group::MlsGroup;
 use super::super::io::{Accumulator, Options};
+use super::super::js::{bytes, get_opt, promise, set};
 use super::super::store::{idb, idb_delete, idb_get, idb_keys, idb_put};
 use super::http::*;
 use super::{DsClient, ONE_SHOT_UPLOAD_MAX, RETRIES, UPLOAD_PART};
@@ -28,7 +30,7 @@ impl DsClient {
             let mut acc = Accumulator::new(&out.stream_from(0, opts)?.into())?;
             acc.fill(total as usize).await?;
             let ct = acc.take(total as usize);
-            let gid = g.g.borrow().group_id().to_vec();
+            let gid = g.group().group_id().to_vec();
             let mut head = vl_header(gid.len())?;
             head.extend_from_slice(&gid);
             head.extend(vl_header(total as usize)?);
@@ -116,7 +118,7 @@ impl DsClient {
                 }
             };
             let len = u64::from(part.length());
-            let auth = sign(&g.g.borrow(), "PATCH", location, hash)?;
+            let auth = sign(&g.group(), "PATCH", location, hash)?;
             let req = Req::new("PATCH", location.to_string())
                 .header(AUTH_HEADER, auth)
                 .header("Upload-Offset", offset.to_string())
@@ -181,7 +183,7 @@ impl DsClient {
     }
 
     pub(super) fn upload_prefix(&self) -> Option<String> {
-        self.h.store_name.as_ref().map(|n| format!("upload:{n}:"))
+        self.h.store_name().map(|n| format!("upload:{n}:"))
     }
 
     /// Persists what resuming this upload after a reload needs (keys, upload URL, the File), for
@@ -193,11 +195,11 @@ impl DsClient {
         let Some(prefix) = self.upload_prefix() else { return Ok(None) };
         let key = format!("{prefix}{location}");
         let rec = Object::new();
-        set(&rec, "state", bytes(&out.pending.to_bytes()?));
-        set(&rec, "file", out.file.clone());
+        set(&rec, "state", bytes(&out.pending().to_bytes()?));
+        set(&rec, "file", out.file().clone());
         set(&rec, "location", location);
-        set(&rec, "groupId", bytes(out.pending.group_id()));
-        set(&rec, "name", get_opt(&out.file, "name"));
+        set(&rec, "groupId", bytes(out.pending().group_id()));
+        set(&rec, "name", get_opt(out.file(), "name"));
         match idb(idb_put(&key, &rec.into())).await {
             Ok(_) => Ok(Some(key)),
             Err(_) => Ok(None),
@@ -223,9 +225,9 @@ impl DsClient {
         let g = group.share();
         promise(async move {
             let opts = Options::from_js(&options)?;
-            let out = super::super::client::start_attachment(g.g.clone(), file, &opts).await?;
+            let out = start_attachment(g.shared(), file, &opts).await?;
             let token = this.upload(&out, &g, &opts).await?;
-            Ok(out.pending.complete(&g.g.borrow(), &token).map(AttachmentRef)?)
+            Ok(out.pending().complete(&g.group(), &token).map(AttachmentRef::new)?)
         })
     }
 }
@@ -282,16 +284,16 @@ impl DsClient {
             let location =
                 get_opt(&rec, "location").as_string().ok_or_else(|| Error::Codec("bad upload record".into()))?;
             let pending = crate::attachment::PendingAttachment::from_bytes(&zeroize::Zeroizing::new(state.to_vec()))?;
-            if pending.group_id() != g.g.borrow().group_id() {
+            if pending.group_id() != g.group().group_id() {
                 return Err(Error::WrongGroup);
             }
-            let out = OutgoingAttachment { g: g.g.clone(), pending, file };
+            let out = OutgoingAttachment::new(g.shared(), pending, file);
             let total = out.ciphertext_size_u64()?;
             let r = this.upload_parts(&out, &g, &opts, &location, total, true).await;
             if !matches!(r, Err(Error::Network(_)) | Err(Error::Aborted)) {
                 let _ = idb(idb_delete(&id)).await;
             }
-            Ok(out.pending.complete(&g.g.borrow(), &r?).map(AttachmentRef)?)
+            Ok(out.pending().complete(&g.group(), &r?).map(AttachmentRef::new)?)
         })
     }
 
