@@ -72,6 +72,16 @@ pub fn vl_header(len: usize) -> Result<Vec<u8>> {
     })
 }
 
+/// The bytes of an [`UploadAttachmentRequest`] before its content: `group_id<V>` and the
+/// content's length header. `upload_request_prefix(g, n) || content` (with `content.len() == n`)
+/// is the whole request, so a client frames a large ciphertext without copying it into wasm.
+pub fn upload_request_prefix(group_id: &[u8], content_len: usize) -> Result<Vec<u8>> {
+    let mut head = vl_header(group_id.len())?;
+    head.extend_from_slice(group_id);
+    head.extend(vl_header(content_len)?);
+    Ok(head)
+}
+
 /// Encodes any wire struct.
 pub fn encode<T: tls_codec::Serialize>(msg: &T) -> Result<Vec<u8>> {
     Ok(tls_codec::Serialize::tls_serialize_detached(msg)?)
@@ -130,6 +140,19 @@ mod tests {
         assert_eq!(&b[..6], &[3, 1, 2, 3, 0x40, 70]);
         assert_eq!(b.len(), 1 + 3 + 2 + 70);
         assert_eq!(decode_exact::<UploadAttachmentRequest>(&b).unwrap(), m);
+    }
+
+    #[test]
+    fn upload_request_prefix_frames_the_drafts_request() {
+        for (gid_len, len) in [(0usize, 0usize), (3, 70), (32, 63), (64, 64), (255, 16384), (1, 100_000)] {
+            let (gid, content) = (vec![7u8; gid_len], vec![0x5a; len]);
+            let mut b = upload_request_prefix(&gid, len).unwrap();
+            b.extend_from_slice(&content);
+            let whole =
+                encode(&UploadAttachmentRequest { group_id: gid.clone().into(), content: content.into() }).unwrap();
+            assert_eq!(b, whole, "group id {gid_len} B, content {len} B");
+        }
+        assert!(upload_request_prefix(&[1], 1 << 30).is_err());
     }
 
     #[test]

@@ -38,8 +38,9 @@ pub use state::App;
 
 use blob::{BlobStore, FsBlobStore};
 use groups::Groups;
-use meta::{MetaStore, SqliteMeta};
+use meta::MetaStore;
 use reqauth::NonceCache;
+use store::sqlite::SqliteMeta;
 
 /// Why the DS could not start.
 #[derive(Debug, thiserror::Error)]

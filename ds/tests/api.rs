@@ -1026,7 +1026,7 @@ async fn direct_downloads_are_presigned_urls_for_members_only() {
     }
 
     let ds = Ds::start(|c| c.direct_download_secs = 3).await;
-    let (mut alice, mut bob, gid) = alice_and_bob(&ds).await;
+    let (mut alice, bob, gid) = alice_and_bob(&ds).await;
     let content = random_bytes(300_000, 9);
     let token = alice.upload(&ds, &gid, &content).await.unwrap();
     let path = format!("/v1/attachments/{}/direct", b64(&token));

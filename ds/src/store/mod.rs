@@ -1,9 +1,10 @@
 //! Scale-out storage engines (issue 13): metadata in PostgreSQL ([`pg::PgMeta`]) and bytes in
 //! S3-compatible object storage ([`s3::S3BlobStore`]), selected by `--meta postgres://…` and
-//! `--blobs s3://…`; plus the `/healthz` and `/readyz` probes that check both engines.
+//! `--blobs s3://…`; the embedded default metadata in SQLite ([`sqlite::SqliteMeta`]); plus the `/healthz` and `/readyz` probes that check both engines.
 
 pub mod pg;
 pub mod s3;
+pub mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;

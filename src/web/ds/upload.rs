@@ -14,7 +14,7 @@ use super::super::store::{idb, idb_delete, idb_get, idb_keys, idb_put};
 use super::http::*;
 use super::{DsClient, ONE_SHOT_UPLOAD_MAX, RETRIES, UPLOAD_PART};
 use crate::auth::{empty_body_hash, AUTH_HEADER};
-use crate::wire::vl_header;
+use crate::wire::upload_request_prefix;
 use crate::Error;
 
 impl DsClient {
@@ -30,10 +30,7 @@ impl DsClient {
             let mut acc = Accumulator::new(&out.stream_from(0, opts)?.into())?;
             acc.fill(total as usize).await?;
             let ct = acc.take(total as usize);
-            let gid = g.group().group_id().to_vec();
-            let mut head = vl_header(gid.len())?;
-            head.extend_from_slice(&gid);
-            head.extend(vl_header(total as usize)?);
+            let head = upload_request_prefix(g.group().group_id(), total as usize)?;
             let body = Uint8Array::new_with_length(head.len() as u32 + ct.length());
             body.set(&bytes(&head), 0);
             body.set(&ct, head.len() as u32);

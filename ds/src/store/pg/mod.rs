@@ -22,19 +22,22 @@
 //! `503 Unavailable`.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use postgres::fallible_iterator::FallibleIterator as _;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
+
+mod pool;
+
+pub use pool::unavailable;
+use pool::{connect, meta_err, other, Pool, CONNECT_TIMEOUT};
 
 use crate::meta::{AttachmentRow, GroupQuota, MetaResult, MetaStore, Reserve, StoredGroup, UploadRow};
 
 /// Versioned migrations, applied in order at startup (each once, under an advisory lock).
-const MIGRATIONS: &[(i32, &str)] =
-    &[(1, include_str!("../../migrations/0001_init.sql")), (2, include_str!("../../migrations/0002_identity.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../../migrations/0001_init.sql")),
+    (2, include_str!("../../../migrations/0002_identity.sql")),
+];
 
 /// Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`).
 const LOCK_QUOTA: i32 = 1;
@@ -45,54 +48,7 @@ const LOCK_CLIENT: i32 = 3;
 const LOCK_KEY_PACKAGES: i32 = 4;
 const LOCK_MIGRATE: i64 = 0x6d69_6d69_6473; // "mimids"
 
-const WORKERS: usize = 4;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// A connection idle longer than this is pinged before use. The synchronous client notices a
-/// server restart only when it next talks to the server, so a request on a connection that sat
-/// idle across a restart would fail with 503. A restart takes well over this; under load the
-/// connections are never idle this long, so the ping costs nothing there.
-const IDLE_CHECK: Duration = Duration::from_millis(50);
 const NONCE_PURGE_EVERY_MS: u64 = 10_000;
-
-type Job = Box<dyn FnOnce(&mut Option<Client>, &Config) + Send>;
-type Waker = Arc<Mutex<Option<Box<dyn Fn() + Send + Sync>>>>;
-
-/// A PostgreSQL error as the trait's error type.
-/// Whether `e` means the server cannot be reached (as opposed to a refused statement).
-fn is_unreachable(e: &postgres::Error) -> bool {
-    use std::error::Error as _;
-    e.is_closed()
-        || match e.as_db_error() {
-            // 08: connection exception, 57P: operator intervention (shutdown, cannot connect now).
-            Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57P"),
-            None => {
-                e.source().is_some_and(|s| s.is::<std::io::Error>())
-                    || e.to_string().contains("timeout")
-                    || e.to_string().contains("connect")
-            }
-        }
-}
-
-fn meta_err(e: postgres::Error) -> rusqlite::Error {
-    if is_unreachable(&e) {
-        unavailable(&e.to_string())
-    } else {
-        rusqlite::Error::ToSqlConversionFailure(Box::new(e))
-    }
-}
-
-/// The "engine unreachable" error (answered with 503).
-pub fn unavailable(msg: &str) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-        Some(format!("PostgreSQL unavailable: {msg}")),
-    )
-}
-
-fn other(msg: &str) -> rusqlite::Error {
-    rusqlite::Error::ToSqlConversionFailure(msg.to_owned().into())
-}
 
 fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -103,100 +59,9 @@ fn u(v: i64) -> u64 {
 
 /// Metadata in PostgreSQL.
 pub struct PgMeta {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    pool: Pool,
     config: Config,
-    waker: Waker,
-    stop: Arc<AtomicBool>,
     next_nonce_purge: AtomicU64,
-}
-
-impl Drop for PgMeta {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn connect(config: &Config) -> Result<Client, postgres::Error> {
-    config.connect(NoTls)
-}
-
-fn worker(rx: Arc<Mutex<mpsc::Receiver<Job>>>, config: Config) {
-    let mut client: Option<Client> = None;
-    let mut last_used = Instant::now();
-    loop {
-        let job = {
-            let guard = match rx.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            match guard.recv() {
-                Ok(j) => j,
-                Err(_) => return, // PgMeta dropped
-            }
-        };
-        // A connection idle for a while may have been cut (server restart): check it before use
-        // so a request is never sent into a dead socket.
-        if let Some(c) = &mut client {
-            if c.is_closed() || (last_used.elapsed() > IDLE_CHECK && c.is_valid(CONNECT_TIMEOUT).is_err()) {
-                client = None;
-            }
-        }
-        job(&mut client, &config);
-        last_used = Instant::now();
-    }
-}
-
-fn listener(config: Config, waker: Waker, stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::Relaxed) {
-        let mut c = match connect(&config) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "relay listener: cannot connect to PostgreSQL; retrying");
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
-            }
-        };
-        if let Err(e) = c.batch_execute("LISTEN mimi_relay") {
-            tracing::warn!(error = %e, "relay listener: LISTEN failed");
-            std::thread::sleep(Duration::from_secs(1));
-            continue;
-        }
-        // Messages appended while we were not listening: wake everyone once.
-        wake(&waker);
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let (got, failed) = {
-                let mut n = c.notifications();
-                let mut it = n.timeout_iter(Duration::from_millis(500));
-                match it.next() {
-                    Ok(Some(_)) => (true, false),
-                    Ok(None) => (false, false),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "relay listener: connection lost; reconnecting");
-                        (false, true)
-                    }
-                }
-            };
-            if got {
-                wake(&waker);
-            }
-            if failed || c.is_closed() {
-                break;
-            }
-        }
-    }
-}
-
-fn wake(waker: &Waker) {
-    let g = match waker.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
-    if let Some(f) = g.as_ref() {
-        f();
-    }
 }
 
 fn migrate(c: &mut Client) -> Result<(), postgres::Error> {
@@ -320,63 +185,8 @@ impl PgMeta {
             .join()
         };
         setup.map_err(|_| other("migration thread panicked"))?.map_err(meta_err)?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for n in 0..WORKERS {
-            let (rx, config) = (rx.clone(), config.clone());
-            std::thread::Builder::new()
-                .name(format!("mimi-ds-pg-{n}"))
-                .spawn(move || worker(rx, config))
-                .map_err(|e| other(&e.to_string()))?;
-        }
-        let waker: Waker = Arc::new(Mutex::new(None));
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let (config, waker, stop) = (config.clone(), waker.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("mimi-ds-pg-listen".into())
-                .spawn(move || listener(config, waker, stop))
-                .map_err(|e| other(&e.to_string()))?;
-        }
-        Ok(Self { jobs: Mutex::new(tx), config, waker, stop, next_nonce_purge: AtomicU64::new(0) })
-    }
-
-    /// Runs `f` on a worker's connection (connecting first if needed) and waits for its result.
-    fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
-    ) -> MetaResult<T> {
-        let (reply_tx, reply_rx) = mpsc::channel::<MetaResult<T>>();
-        let job: Job = Box::new(move |slot: &mut Option<Client>, config: &Config| {
-            if slot.is_none() {
-                match connect(config) {
-                    Ok(c) => *slot = Some(c),
-                    Err(e) => {
-                        let _ = reply_tx.send(Err(meta_err(e)));
-                        return;
-                    }
-                }
-            }
-            let Some(c) = slot.as_mut() else { return };
-            let r = f(c);
-            if let Err(e) = &r {
-                if is_unreachable(e) {
-                    *slot = None;
-                }
-            }
-            let _ = reply_tx.send(r.map_err(meta_err));
-        });
-        {
-            let g = match self.jobs.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            g.send(job).map_err(|_| unavailable("worker threads stopped"))?;
-        }
-        match reply_rx.recv_timeout(CALL_TIMEOUT) {
-            Ok(r) => r,
-            Err(_) => Err(unavailable("no answer in time")),
-        }
+        let pool = Pool::start(&config)?;
+        Ok(Self { pool, config, next_nonce_purge: AtomicU64::new(0) })
     }
 
     /// The connection settings (for diagnostics).
@@ -386,7 +196,7 @@ impl PgMeta {
 
     fn pop(&self, table: &'static str, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
         let cid = client_id.to_vec();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let row = c.query_opt(
                 &format!(
                     "DELETE FROM {table} WHERE id = (SELECT id FROM {table} WHERE client_id=$1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING data"
@@ -410,7 +220,7 @@ fn group_from_row(r: &postgres::Row) -> StoredGroup {
 
 impl MetaStore for PgMeta {
     fn load_groups(&self) -> MetaResult<Vec<StoredGroup>> {
-        self.run(|c| {
+        self.pool.run(|c| {
             Ok(c.query("SELECT group_id, epoch, group_info, ratchet_tree, owner FROM groups", &[])?
                 .iter()
                 .map(group_from_row)
@@ -419,7 +229,7 @@ impl MetaStore for PgMeta {
     }
     fn insert_group(&self, g: &StoredGroup) -> MetaResult<bool> {
         let g = g.clone();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let n = c.execute(
                 "INSERT INTO groups(group_id, epoch, group_info, ratchet_tree, owner) VALUES($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING",
                 &[&g.group_id, &i(g.epoch), &g.group_info, &g.ratchet_tree, &g.owner],
@@ -429,7 +239,7 @@ impl MetaStore for PgMeta {
     }
     fn set_group(&self, g: &StoredGroup) -> MetaResult<()> {
         let g = g.clone();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             c.execute(
                 "UPDATE groups SET epoch=$2, group_info=$3, ratchet_tree=$4 WHERE group_id=$1",
                 &[&g.group_id, &i(g.epoch), &g.group_info, &g.ratchet_tree],
@@ -439,7 +249,7 @@ impl MetaStore for PgMeta {
     }
     fn update_group(&self, g: &StoredGroup, message: &[u8]) -> MetaResult<u64> {
         let (g, message) = (g.clone(), message.to_vec());
-        let r = self.run(move |c| {
+        let r = self.pool.run(move |c| {
             let mut tx = c.transaction()?;
             // Only from the previous epoch: another replica may have accepted a commit already.
             let n = tx.execute(
@@ -457,7 +267,7 @@ impl MetaStore for PgMeta {
     }
     fn append_message(&self, group_id: &[u8], data: &[u8]) -> MetaResult<u64> {
         let (gid, data) = (group_id.to_vec(), data.to_vec());
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let mut tx = c.transaction()?;
             let seq = append(&mut tx, &gid, &data)?;
             tx.commit()?;
@@ -466,7 +276,7 @@ impl MetaStore for PgMeta {
     }
     fn messages_after(&self, group_id: &[u8], after: u64, limit: u32) -> MetaResult<Vec<(u64, Vec<u8>)>> {
         let gid = group_id.to_vec();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             Ok(c.query(
                 "SELECT seq, data FROM messages WHERE group_id=$1 AND seq>$2 ORDER BY seq LIMIT $3",
                 &[&gid, &i(after), &i64::from(limit)],
@@ -478,7 +288,7 @@ impl MetaStore for PgMeta {
     }
     fn push_key_package(&self, client_id: &[u8], data: &[u8], last_resort: bool, max: u64) -> MetaResult<bool> {
         let (cid, data) = (client_id.to_vec(), data.to_vec());
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let mut tx = c.transaction()?;
             // Serialises the count check and the insert for this client across replicas.
             lock_group(&mut tx, LOCK_KEY_PACKAGES, &cid)?;
@@ -496,7 +306,7 @@ impl MetaStore for PgMeta {
     }
     fn pop_key_package(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
         let cid = client_id.to_vec();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let ordinary = c.query_opt(
                 "DELETE FROM key_packages WHERE id = (SELECT id FROM key_packages WHERE client_id=$1 AND NOT last_resort ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING data",
                 &[&cid],
@@ -514,14 +324,15 @@ impl MetaStore for PgMeta {
     }
     fn push_welcome(&self, client_id: &[u8], data: &[u8]) -> MetaResult<()> {
         let (cid, data) = (client_id.to_vec(), data.to_vec());
-        self.run(move |c| c.execute("INSERT INTO welcomes(client_id, data) VALUES($1,$2)", &[&cid, &data]).map(drop))
+        self.pool
+            .run(move |c| c.execute("INSERT INTO welcomes(client_id, data) VALUES($1,$2)", &[&cid, &data]).map(drop))
     }
     fn pop_welcome(&self, client_id: &[u8]) -> MetaResult<Option<Vec<u8>>> {
         self.pop("welcomes", client_id)
     }
     fn reserve_upload(&self, up: &UploadRow, q: GroupQuota) -> MetaResult<Reserve> {
         let up = up.clone();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let mut tx = c.transaction()?;
             let r = check_quota(&mut tx, &up.group_id, &up.uploader, up.total, q)?;
             if r == Reserve::Ok {
@@ -544,28 +355,28 @@ impl MetaStore for PgMeta {
     }
     fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRow>> {
         let id = id.to_owned();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             Ok(c.query_opt(&format!("SELECT {UPLOAD_COLS} FROM uploads WHERE id=$1"), &[&id])?
                 .as_ref()
                 .map(upload_from_row))
         })
     }
     fn all_uploads(&self) -> MetaResult<Vec<UploadRow>> {
-        self.run(|c| {
+        self.pool.run(|c| {
             Ok(c.query(&format!("SELECT {UPLOAD_COLS} FROM uploads"), &[])?.iter().map(upload_from_row).collect())
         })
     }
     fn set_upload_offset(&self, id: &str, offset: u64) -> MetaResult<()> {
         let id = id.to_owned();
-        self.run(move |c| c.execute("UPDATE uploads SET \"offset\"=$2 WHERE id=$1", &[&id, &i(offset)]).map(drop))
+        self.pool.run(move |c| c.execute("UPDATE uploads SET \"offset\"=$2 WHERE id=$1", &[&id, &i(offset)]).map(drop))
     }
     fn delete_upload(&self, id: &str) -> MetaResult<()> {
         let id = id.to_owned();
-        self.run(move |c| c.execute("DELETE FROM uploads WHERE id=$1", &[&id]).map(drop))
+        self.pool.run(move |c| c.execute("DELETE FROM uploads WHERE id=$1", &[&id]).map(drop))
     }
     fn finish_upload(&self, upload_id: &str, a: &AttachmentRow) -> MetaResult<()> {
         let (id, a) = (upload_id.to_owned(), a.clone());
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let mut tx = c.transaction()?;
             tx.execute("DELETE FROM uploads WHERE id=$1", &[&id])?;
             tx.execute("INSERT INTO blobs(id, size, refcount) VALUES($1,$2,1)", &[&a.blob_id, &i(a.size)])?;
@@ -578,7 +389,7 @@ impl MetaStore for PgMeta {
     }
     fn get_attachment(&self, token_hash: &[u8]) -> MetaResult<Option<AttachmentRow>> {
         let th = token_hash.to_vec();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             Ok(c.query_opt(
                 "SELECT token_hash, group_id, blob_id, size, uploader, expires_ms FROM attachments WHERE token_hash=$1",
                 &[&th],
@@ -595,7 +406,7 @@ impl MetaStore for PgMeta {
     }
     fn delete_attachment(&self, token_hash: &[u8]) -> MetaResult<Option<String>> {
         let th = token_hash.to_vec();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let mut tx = c.transaction()?;
             let Some(row) = tx.query_opt("DELETE FROM attachments WHERE token_hash=$1 RETURNING blob_id", &[&th])?
             else {
@@ -618,7 +429,7 @@ impl MetaStore for PgMeta {
     }
     fn copy_attachment(&self, src_token_hash: &[u8], a: &AttachmentRow, q: GroupQuota) -> MetaResult<Reserve> {
         let (src, a) = (src_token_hash.to_vec(), a.clone());
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let mut tx = c.transaction()?;
             lock_group(&mut tx, LOCK_QUOTA, &a.group_id)?;
             lock_group(&mut tx, LOCK_CLIENT, &a.uploader)?;
@@ -642,7 +453,7 @@ impl MetaStore for PgMeta {
         })
     }
     fn expired_attachments(&self, now_ms: u64) -> MetaResult<Vec<Vec<u8>>> {
-        self.run(move |c| {
+        self.pool.run(move |c| {
             Ok(c.query("SELECT token_hash FROM attachments WHERE expires_ms<=$1", &[&i(now_ms)])?
                 .iter()
                 .map(|r| r.get(0))
@@ -650,7 +461,7 @@ impl MetaStore for PgMeta {
         })
     }
     fn expired_uploads(&self, now_ms: u64) -> MetaResult<Vec<String>> {
-        self.run(move |c| {
+        self.pool.run(move |c| {
             Ok(c.query("SELECT id FROM uploads WHERE expires_ms<=$1", &[&i(now_ms)])?
                 .iter()
                 .map(|r| r.get(0))
@@ -658,11 +469,11 @@ impl MetaStore for PgMeta {
         })
     }
     fn blob_ids(&self) -> MetaResult<Vec<String>> {
-        self.run(|c| Ok(c.query("SELECT id FROM blobs", &[])?.iter().map(|r| r.get(0)).collect()))
+        self.pool.run(|c| Ok(c.query("SELECT id FROM blobs", &[])?.iter().map(|r| r.get(0)).collect()))
     }
     fn usage(&self, group_id: &[u8]) -> MetaResult<(u64, u64)> {
         let gid = group_id.to_vec();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             let mut tx = c.transaction()?;
             let r = usage_of(&mut tx, &gid)?;
             tx.commit()?;
@@ -675,7 +486,7 @@ impl MetaStore for PgMeta {
     }
     fn load_group(&self, group_id: &[u8]) -> MetaResult<Option<StoredGroup>> {
         let gid = group_id.to_vec();
-        self.run(move |c| {
+        self.pool.run(move |c| {
             Ok(c.query_opt(
                 "SELECT group_id, epoch, group_info, ratchet_tree, owner FROM groups WHERE group_id=$1",
                 &[&gid],
@@ -686,7 +497,8 @@ impl MetaStore for PgMeta {
     }
     fn group_epoch(&self, group_id: &[u8]) -> MetaResult<Option<u64>> {
         let gid = group_id.to_vec();
-        self.run(move |c| Ok(c.query_opt("SELECT epoch FROM groups WHERE group_id=$1", &[&gid])?.map(|r| u(r.get(0)))))
+        self.pool
+            .run(move |c| Ok(c.query_opt("SELECT epoch FROM groups WHERE group_id=$1", &[&gid])?.map(|r| u(r.get(0)))))
     }
     fn insert_nonce(&self, nonce: &[u8], now_ms: u64, keep_until_ms: u64) -> MetaResult<Option<bool>> {
         let nonce = nonce.to_vec();
@@ -703,7 +515,7 @@ impl MetaStore for PgMeta {
                     )
                     .is_ok()
         };
-        self.run(move |c| {
+        self.pool.run(move |c| {
             if purge {
                 c.execute("DELETE FROM nonces WHERE until_ms<=$1", &[&i(now_ms)])?;
             }
@@ -720,13 +532,9 @@ impl MetaStore for PgMeta {
         })
     }
     fn on_remote_message(&self, wake: Box<dyn Fn() + Send + Sync>) {
-        let mut g = match self.waker.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        *g = Some(wake);
+        self.pool.on_notify(wake);
     }
     fn ping(&self) -> MetaResult<()> {
-        self.run(|c| c.simple_query("SELECT 1").map(drop))
+        self.pool.run(|c| c.simple_query("SELECT 1").map(drop))
     }
 }
