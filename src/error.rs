@@ -1,7 +1,7 @@
 //! The core's one error type, with a stable machine-readable [`Error::code`].
 #![forbid(unsafe_code)]
 
-use crate::content::ContentError;
+use crate::content::error::ContentError;
 
 /// Everything the core can fail with. Decrypt errors are deliberately coarse: they say *where*
 /// (chunk index) and *what kind* (tag, truncation, trailing data, hash) but never leak key material.
