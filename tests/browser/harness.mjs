@@ -6,6 +6,7 @@
 // WebDriver client in webdriver.mjs, which offers the same few `page` methods).
 import { createServer } from "node:http";
 import { readFile, mkdtemp, rm } from "node:fs/promises";
+import { readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, extname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,4 +87,19 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
     process.exit(failed || results.length === 0 ? 1 : 0);
   }
   return { base, page, profile, engine, test, notApplicable, finish };
+}
+
+/** RSS (KiB) of the renderer processes and of the main (browser) process of the browser whose
+ *  profile directory is `profile` (read from /proc: Linux, Chromium). */
+export function browserRss(profile) {
+  let renderer = 0, browser = 0;
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    let cmd;
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8"); } catch { continue; }
+    if (!cmd.includes(profile)) continue;
+    let kb = 0;
+    try { kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0); } catch { continue; }
+    if (cmd.includes("--type=renderer")) renderer += kb; else if (!cmd.includes("--type=")) browser += kb;
+  }
+  return { renderer, browser };
 }

@@ -12,11 +12,10 @@
 // closing "test result: ok. N passed; M failed".
 import { open as openFile, mkdtemp, rm } from "node:fs/promises";
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import * as cborg from "cborg";
-import { startBrowserTests } from "./harness.mjs";
+import { browserRss, startBrowserTests } from "./harness.mjs";
 
 const args = process.argv.slice(2);
 const big = args.includes("--big");
@@ -232,19 +231,7 @@ await test("our_parts_read_by_cborg_and_one_shot_for_draft_only_receivers", asyn
   return { part: ours.length, wrongSender: r.wrongSender };
 });
 
-/** RSS (KiB) of this browser's renderer processes and of its main (browser) process. */
-function rss() {
-  let renderer = 0, browser = 0;
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    let cmd;
-    try { cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8"); } catch { continue; }
-    if (!cmd.includes(profile)) continue;
-    let kb = 0;
-    try { kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0); } catch { continue; }
-    if (cmd.includes("--type=renderer")) renderer += kb; else if (!cmd.includes("--type=")) browser += kb;
-  }
-  return { renderer, browser };
-}
+const rss = () => browserRss(profile);
 
 if (big) {
   await test("one_shot_256_mib_bounded_memory", async () => {

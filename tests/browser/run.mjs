@@ -14,7 +14,7 @@ import { mkdtemp, writeFile, rm, access } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, extname } from "node:path";
-import { ROOT, startBrowserTests } from "./harness.mjs";
+import { ROOT, browserRss, startBrowserTests } from "./harness.mjs";
 
 const args = process.argv.slice(2);
 const big = args.includes("--big");
@@ -129,7 +129,24 @@ if (big) {
   // Chromium starts with small Blob limits until the profile's blob storage exists (TOOLCHAIN.md).
   if (profile) for (let i = 0; i < 100; i++) { try { await access(join(profile, "Default", "blob_storage")); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }
   await test("bounded_memory_256mib", () => run("bounded_memory", { mib: 256 }));
-  if (engine !== "webkit") await test("save_to_opfs_256mib", () => run("save_to_opfs", { mib: 256 }));
+  // Renderer memory while `saveTo` decrypts 256 MiB into OPFS: what it adds above the moment it
+  // started must stay far below the file (a sink that buffered the file would add >= 256 MiB).
+  if (engine === "chromium") await test("save_to_opfs_256mib_bounded_memory", async () => {
+    const samples = [];
+    const sample = () => samples.push({ t: Date.now(), kb: browserRss(profile).renderer });
+    const timer = setInterval(sample, 50);
+    let r;
+    try { r = await run("save_to_opfs", { mib: 256 }); } finally { clearInterval(timer); }
+    const before = samples.filter((x) => x.t <= r.saveStart).at(-1);
+    const during = samples.filter((x) => x.t >= r.saveStart && x.t <= r.saveEnd);
+    if (!before || during.length < 5) throw new Error(`too few RSS samples (${during.length}) around saveTo`);
+    const peak = Math.max(...during.map((x) => x.kb));
+    const addedMiB = Math.round((peak - before.kb) / 1024);
+    const out = { ...r, rendererAtStartMiB: Math.round(before.kb / 1024), rendererPeakMiB: Math.round(peak / 1024), addedMiB, samples: during.length };
+    delete out.saveStart; delete out.saveEnd;
+    if (addedMiB > 96) throw new Error(`the renderer grew ${addedMiB} MiB during a 256 MiB saveTo: ${JSON.stringify(out)}`);
+    return out;
+  });
 }
 
 await finish();

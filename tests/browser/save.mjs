@@ -77,9 +77,10 @@ export const saveTests = {
     const s = await send(ag, new Blob([data]));
     const ref = await receive(ag, bg, s.contentType);
     const h = await dir.getFileHandle("video.mp4", { create: true });
-    const t0 = performance.now();
-    await ref.saveTo(s.ciphertext, await h.createWritable());
-    const ms = performance.now() - t0;
+    const writable = await h.createWritable();
+    const t0 = performance.now(), saveStart = Date.now();
+    await ref.saveTo(s.ciphertext, writable);
+    const ms = performance.now() - t0, saveEnd = Date.now();
     const file = await h.getFile();
     assertEq(file.size, data.length, "saved size");
     assertEq(await sha256(file), await sha256(new Blob([data])), "SHA-256 of the saved file");
@@ -100,7 +101,7 @@ export const saveTests = {
     assertEq(await (await old.getFile()).text(), "old contents", "an existing file keeps its contents");
     await dir.removeEntry("old.txt");
     assertEq(await list(), "", "no file left behind");
-    return { mib, saveMBps: Math.round(data.length / 1e3 / ms) };
+    return { mib, saveMBps: Math.round(data.length / 1e3 / ms), saveStart, saveEnd };
   },
 
   /** Chromium + the DS: downloadTo into OPFS, and a failed download leaves the file empty. */
