@@ -41,6 +41,13 @@ if full && { ! command -v WebKitWebDriver >/dev/null || ! command -v xvfb-run >/
   $SUDO apt-get update -qq
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq webkit2gtk-driver xvfb >/dev/null
 fi
+# 1d. ffmpeg: makes the VP8/WebM video that tests/browser/sw.mjs plays and seeks through the
+#     streaming Service Worker (a real video container, not a byte-seekable WAV).
+if full && ! command -v ffmpeg >/dev/null; then
+  say "installing ffmpeg (apt)"
+  $SUDO apt-get update -qq
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq ffmpeg >/dev/null
+fi
 GECKODRIVER_VERSION=0.37.1
 # (Version strings are captured first: `tool --version | grep -q` fails under pipefail when grep
 # closes the pipe early and the tool dies of SIGPIPE.)
