@@ -17,7 +17,7 @@ export const PKG = resolve(ROOT, process.env.MIMI_PKG_DIR ?? "pkg");
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 
 /**
- * Starts the server and the browser. `route(url, res)` may answer a request itself (return true);
+ * Starts the server and the browser. `route(url, res, req)` may answer a request itself (return true);
  * `allow(path)` widens what is served from the repository beyond /pkg/ and tests/browser/.
  */
 export async function startBrowserTests({ profilePrefix, route = () => false, allow = () => false, downloadDir = null }) {
@@ -27,7 +27,7 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
   if (!["chromium", "webkit", "firefox"].includes(engine)) throw new Error(`--engine ${engine}: chromium, webkit or firefox`);
   const server = createServer(async (req, res) => {
     const url = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    if (await route(url, res)) return;
+    if (await route(url, res, req)) return;
     const path = url.startsWith("/pkg/") ? join(PKG, url.slice("/pkg/".length)) : join(ROOT, url);
     if (!(path.startsWith(PKG + "/") || path.startsWith(ROOT + "/tests/browser/") || allow(path))) { res.writeHead(404).end(); return; }
     try {

@@ -4,6 +4,8 @@
 //   decrypts: byte-exact by SHA-256 (SW_DOWNLOAD_MIB, default 64; the benchmark runs 4096 with
 //   `SW_DOWNLOAD_MIB=4096 node tests/browser/sw.mjs --only sw_file_from_disk_to_disk_is_byte_exact`),
 //   with the renderer's peak RSS and the time of each half;
+// * the same file downloaded with `DsClient.downloadTo` into an OPFS file (no worker), posted back
+//   to this script and hashed: byte-exact (SW_DOWNLOAD_MIB too);
 // * the same download of an attachment whose last ciphertext byte was flipped at the DS: the
 //   browser's download fails and leaves no file;
 // * an <audio> element seeks to the middle of a WAV attachment through the worker: it plays from
@@ -36,7 +38,15 @@ const { base, page, engine, test, finish } = await startBrowserTests({
   profilePrefix: "mimi-sw-",
   downloadDir: downloads,
   // The worker at the origin's root so that its scope covers the test page.
-  route: async (url, res) => {
+  route: async (url, res, req) => {
+    // The page posts a file it saved (to OPFS) here: its SHA-256 and size, computed as it streams.
+    if (url === "/sha256" && req.method === "POST") {
+      const h = createHash("sha256");
+      let size = 0;
+      for await (const b of req) { h.update(b); size += b.length; }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sha256: h.digest("hex"), size }));
+      return true;
+    }
     if (url !== "/mimi-sw.js") return false;
     res.writeHead(200, { "content-type": "text/javascript", "service-worker-allowed": "/", "cache-control": "no-store" }).end(await readFile(join(PKG, "sw.js")));
     return true;
@@ -139,6 +149,30 @@ await test("sw_file_from_disk_to_disk_is_byte_exact", async () => {
   const mb = (ms) => Math.round((sent.size / 1e6) / (ms / 1000));
   const memory = engine === "chromium" ? { rendererIdleMiB: idleMiB, rendererPeakMiB: peakMiB } : {}; // Chromium's process names only
   return { mib: DOWNLOAD_MIB, sendMBps: mb(sent.sentMs), downloadToDiskMBps: mb(downloadMs), ...memory };
+});
+
+await test("opfs_file_from_disk_to_disk_is_byte_exact", async () => {
+  // The same way without the worker: downloadTo() into an OPFS file (SW_DOWNLOAD_MIB; the
+  // benchmark runs 4096), which the page then posts back here to be hashed.
+  const src = join(data, "source-opfs.bin");
+  const h = createHash("sha256"), out = createWriteStream(src), buf = Buffer.alloc(8 * MiB);
+  for (let left = DOWNLOAD_MIB * MiB; left > 0; left -= buf.length) {
+    const b = left >= buf.length ? buf : buf.subarray(0, left);
+    randomFillSync(b); h.update(b);
+    if (!out.write(b)) await new Promise((r) => out.once("drain", r));
+  }
+  await new Promise((r) => out.end(r));
+  const want = h.digest("hex");
+  await page.setInputFiles("#file", src);
+  const idle = rssPeak(); await new Promise((r) => setTimeout(r, 500)); const idleMiB = idle();
+  const peak = rssPeak();
+  const r = await call("sendPickedToOpfs", { url });
+  const peakMiB = peak();
+  await rm(src, { force: true });
+  if (r.savedSize !== r.size || r.posted.size !== r.size || r.posted.sha256 !== want) throw new Error(`saved file differs: ${JSON.stringify(r)} vs ${want}`);
+  const mb = (ms) => Math.round((r.size / 1e6) / (ms / 1000));
+  const memory = engine === "chromium" ? { rendererIdleMiB: idleMiB, rendererPeakMiB: peakMiB } : {};
+  return { mib: DOWNLOAD_MIB, sendMBps: mb(r.sentMs), downloadToOpfsMBps: mb(r.downloadMs), ...memory };
 });
 
 await test("sw_download_of_a_tampered_attachment_fails_and_keeps_nothing", async () => {
