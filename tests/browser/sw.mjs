@@ -6,6 +6,8 @@
 //   with the renderer's peak RSS and the time of each half;
 // * the same file downloaded with `DsClient.downloadTo` into an OPFS file (no worker), posted back
 //   to this script and hashed: byte-exact (SW_DOWNLOAD_MIB too);
+// * the worker's download response read by the page (every engine): byte-exact, with its
+//   Content-Disposition (RFC 5987 filename) and type;
 // * the same download of an attachment whose last ciphertext byte was flipped at the DS: the
 //   browser's download fails and leaves no file;
 // * an <audio> element seeks to the middle of a WAV attachment through the worker: it plays from
@@ -14,12 +16,13 @@
 //   Range request near the middle, the frame at 30 s presented, under half the file fetched
 //   (measured ~15% in Chromium, ~20% in Firefox).
 //
-//   node tests/browser/sw.mjs --ds target/debug/mimi-ds [--engine firefox]
+//   node tests/browser/sw.mjs --ds target/debug/mimi-ds [--engine firefox|webkit]
 //
 // With --engine firefox (Firefox ESR through geckodriver, tests/browser/webdriver.mjs) the
 // downloads land in a directory of this run, watched until Firefox renames `<name>.part`. The
 // seek tests run there too; Firefox's `buffered` does not list the middle of a WAV, so that one
-// check is Chromium's only.
+// check is Chromium's only. With --engine webkit (WebKitGTK under Xvfb) the worker's responses,
+// its error path and both seeks run; the download and OPFS tests are printed as not applicable.
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { mkdtemp, readFile, readdir, rm, stat, open } from "node:fs/promises";
@@ -34,7 +37,7 @@ const dsBin = args.includes("--ds") ? args[args.indexOf("--ds") + 1] : "target/d
 const DOWNLOAD_MIB = Number(process.env.SW_DOWNLOAD_MIB ?? 64);
 const MiB = 1 << 20;
 const downloads = await mkdtemp(join(tmpdir(), "mimi-sw-downloads-"));
-const { base, page, engine, test, finish } = await startBrowserTests({
+const { base, page, engine, test, notApplicable, finish } = await startBrowserTests({
   profilePrefix: "mimi-sw-",
   downloadDir: downloads,
   // The worker at the origin's root so that its scope covers the test page.
@@ -122,7 +125,8 @@ function rssPeak() {
   return () => { on = false; return Math.round(peak); };
 }
 
-await test("sw_file_from_disk_to_disk_is_byte_exact", async () => {
+if (engine === "webkit") notApplicable("sw_file_from_disk_to_disk_is_byte_exact", "WebKitWebDriver cannot observe a browser download (no download directory or event); the worker's streaming, errors and Range are checked by the other tests");
+else await test("sw_file_from_disk_to_disk_is_byte_exact", async () => {
   const src = join(data, "source.bin");
   const h = createHash("sha256"), out = createWriteStream(src), buf = Buffer.alloc(8 * MiB);
   for (let left = DOWNLOAD_MIB * MiB; left > 0; left -= buf.length) {
@@ -151,7 +155,8 @@ await test("sw_file_from_disk_to_disk_is_byte_exact", async () => {
   return { mib: DOWNLOAD_MIB, sendMBps: mb(sent.sentMs), downloadToDiskMBps: mb(downloadMs), ...memory };
 });
 
-await test("opfs_file_from_disk_to_disk_is_byte_exact", async () => {
+if (engine === "webkit") notApplicable("opfs_file_from_disk_to_disk_is_byte_exact", "WebKitGTK 2.50 has no navigator.storage (no OPFS)");
+else await test("opfs_file_from_disk_to_disk_is_byte_exact", async () => {
   // The same way without the worker: downloadTo() into an OPFS file (SW_DOWNLOAD_MIB; the
   // benchmark runs 4096), which the page then posts back here to be hashed.
   const src = join(data, "source-opfs.bin");
@@ -175,7 +180,8 @@ await test("opfs_file_from_disk_to_disk_is_byte_exact", async () => {
   return { mib: DOWNLOAD_MIB, sendMBps: mb(r.sentMs), downloadToOpfsMBps: mb(r.downloadMs), ...memory };
 });
 
-await test("sw_download_of_a_tampered_attachment_fails_and_keeps_nothing", async () => {
+if (engine === "webkit") notApplicable("sw_download_of_a_tampered_attachment_fails_and_keeps_nothing", "WebKitWebDriver cannot observe a browser download");
+else await test("sw_download_of_a_tampered_attachment_fails_and_keeps_nothing", async () => {
   // Flip the last byte of every stored blob at the DS before the download starts: the last
   // chunk's tag (and the whole-file hash) no longer verify.
   const before = new Set(await readdir(join(data, "blobs")).catch(() => []));
@@ -218,6 +224,16 @@ await test("sw_download_of_a_tampered_attachment_fails_and_keeps_nothing", async
   return { failure: dl.failure };
 });
 
+await test("sw_download_response_is_byte_exact_with_its_headers", async () => {
+  // In every engine (WebKit too, where the browser's own download cannot be observed): the
+  // response the browser writes to disk, read by the page.
+  const r = await call("fetchServed", { url, mib: 8 });
+  if (r.status !== 200 || !r.same || r.size !== r.want) throw new Error(`body: ${JSON.stringify(r)}`);
+  if (r.disposition !== "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9%201.pdf") throw new Error(`content-disposition: ${r.disposition}`);
+  if (!r.type?.startsWith("application/pdf") || (r.length !== null && Number(r.length) !== r.want)) throw new Error(`headers: ${JSON.stringify(r)}`);
+  return { size: r.size, disposition: r.disposition, length: r.length };
+});
+
 await test("sw_response_errors_when_the_page_cannot_open_the_attachment", async () => {
   const r = await call("openFails");
   if (!r.failed) throw new Error("the body of a failed open was read as if complete");
@@ -253,8 +269,9 @@ await test("video_seeks_to_the_middle_through_the_sw_fetching_less_than_the_file
     const summary = { size: r.size, duration: r.duration, at: r.at, frameTime: r.frameTime, served: r.stats.bytes, requests: r.stats.requests, ranges: r.stats.ranges.slice(0, 8) };
     if (!(Math.abs(r.duration - 60) < 1) || r.width !== 426) throw new Error(`not the video: ${JSON.stringify(summary)}`);
     if (!r.stats.ranges.some(([s]) => s >= r.size * 0.3 && s <= r.size * 0.7)) throw new Error(`no Range request near the middle: ${JSON.stringify(summary)}`);
-    // Measured: ~15% (the header and index, then a second or so at the middle).
-    if (!(r.stats.bytes < r.size * 0.5)) throw new Error(`fetched ${r.stats.bytes} of ${r.size} bytes: ${JSON.stringify(summary)}`);
+    // Measured: ~15% in Chromium, ~20% in Firefox (the header and index, then a second or so at
+    // the middle); WebKit reads ahead further on the first request (27-66% seen), so it gets 0.8.
+    if (!(r.stats.bytes < r.size * (engine === "webkit" ? 0.8 : 0.5))) throw new Error(`fetched ${r.stats.bytes} of ${r.size} bytes: ${JSON.stringify(summary)}`);
     if (r.readyState < 2 || Math.abs(r.at - r.target) > 1) throw new Error(`not ready at the seek target: ${JSON.stringify(summary)}, readyState ${r.readyState}`);
     // A decoded frame presented at the target (Chromium and Firefox both have
     // requestVideoFrameCallback; null only where an engine lacks it).
