@@ -108,6 +108,18 @@ const sha = (b) => createHash("sha256").update(b).digest("hex");
 const shaFile = (path) => new Promise((res, rej) => { const h = createHash("sha256"); createReadStream(path).on("data", (d) => h.update(d)).on("end", () => res(h.digest("hex"))).on("error", rej); });
 
 /** Peak VmRSS (MiB) of Chromium's renderer processes until stop(). */
+/** Writes `size` random bytes to `path` in 8 MiB pieces; their SHA-256 (hex). */
+async function randomFile(path, size) {
+  const h = createHash("sha256"), out = createWriteStream(path), buf = Buffer.alloc(8 * MiB);
+  for (let left = size; left > 0; left -= buf.length) {
+    const b = left >= buf.length ? buf : buf.subarray(0, left);
+    randomFillSync(b); h.update(b);
+    if (!out.write(b)) await new Promise((r) => out.once("drain", r));
+  }
+  await new Promise((r) => out.end(r));
+  return h.digest("hex");
+}
+
 function rssPeak() {
   let peak = 0, on = true;
   (async () => {
@@ -128,14 +140,7 @@ function rssPeak() {
 if (engine === "webkit") notApplicable("sw_file_from_disk_to_disk_is_byte_exact", "WebKitWebDriver cannot observe a browser download (no download directory or event); the worker's streaming, errors and Range are checked by the other tests");
 else await test("sw_file_from_disk_to_disk_is_byte_exact", async () => {
   const src = join(data, "source.bin");
-  const h = createHash("sha256"), out = createWriteStream(src), buf = Buffer.alloc(8 * MiB);
-  for (let left = DOWNLOAD_MIB * MiB; left > 0; left -= buf.length) {
-    const b = left >= buf.length ? buf : buf.subarray(0, left);
-    randomFillSync(b); h.update(b);
-    if (!out.write(b)) await new Promise((r) => out.once("drain", r));
-  }
-  await new Promise((r) => out.end(r));
-  const want = h.digest("hex");
+  const want = await randomFile(src, DOWNLOAD_MIB * MiB);
   await page.setInputFiles("#file", src);
   const idle = rssPeak(); await new Promise((r) => setTimeout(r, 500)); const idleMiB = idle();
   const peak = rssPeak();
@@ -160,14 +165,7 @@ else await test("opfs_file_from_disk_to_disk_is_byte_exact", async () => {
   // The same way without the worker: downloadTo() into an OPFS file (SW_DOWNLOAD_MIB; the
   // benchmark runs 4096), which the page then posts back here to be hashed.
   const src = join(data, "source-opfs.bin");
-  const h = createHash("sha256"), out = createWriteStream(src), buf = Buffer.alloc(8 * MiB);
-  for (let left = DOWNLOAD_MIB * MiB; left > 0; left -= buf.length) {
-    const b = left >= buf.length ? buf : buf.subarray(0, left);
-    randomFillSync(b); h.update(b);
-    if (!out.write(b)) await new Promise((r) => out.once("drain", r));
-  }
-  await new Promise((r) => out.end(r));
-  const want = h.digest("hex");
+  const want = await randomFile(src, DOWNLOAD_MIB * MiB);
   await page.setInputFiles("#file", src);
   const idle = rssPeak(); await new Promise((r) => setTimeout(r, 500)); const idleMiB = idle();
   const peak = rssPeak();
