@@ -16,6 +16,9 @@ export interface RangeSource<G, R> {
 
 /** The page side of `mimi-attachments/sw.js`. */
 export declare class AttachmentServer {
+  /** How often (ms) the page pings the worker while a response streams, so that the browser
+   *  does not end the worker mid-download (Firefox ends an idle worker after 30 s). Default 10000. */
+  static keepaliveMs: number;
   /** Registers (or reuses) the worker at `swUrl` and waits until it controls this page. */
   static register(swUrl: string, options?: RegistrationOptions): Promise<AttachmentServer>;
   constructor(scope: string);

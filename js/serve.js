@@ -9,10 +9,20 @@
 
 const PREFIX = "__mimi-attachments/";
 const PIECE = 1 << 20; // bytes per Range read for seeks (whole chunks are fetched around it)
+// While a response streams, the page pings the worker this often: Firefox ends a worker 30 s
+// after its last event, and the worker's pulls travel over a MessageChannel, which is no event;
+// without the ping a download longer than that was cut short. A stream that has not been pulled
+// for KEEPALIVE_IDLE_MS (the browser let go of it) stops counting.
+const KEEPALIVE_MS = 10_000;
+const KEEPALIVE_IDLE_MS = 120_000;
 
 export class AttachmentServer {
+  /** How often (ms) the page pings the worker while a response streams (default 10 s). */
+  static keepaliveMs = KEEPALIVE_MS;
   #entries = new Map();
   #scope;
+  #streaming = new Map(); // one key per response being streamed -> time of its last pull
+  #keepalive = null;
 
   /** Registers (or reuses) the worker at `swUrl` and waits until it controls this page. */
   static async register(swUrl, options = {}) {
@@ -78,6 +88,21 @@ export class AttachmentServer {
     setTimeout(() => f.remove(), 60_000); // the download lives on without its frame
   }
 
+  #touch(key) {
+    this.#streaming.set(key, Date.now());
+    if (this.#keepalive) return;
+    this.#keepalive = setInterval(() => {
+      const now = Date.now();
+      for (const [k, t] of this.#streaming) if (now - t > KEEPALIVE_IDLE_MS) this.#streaming.delete(k);
+      if (!this.#streaming.size) { clearInterval(this.#keepalive); this.#keepalive = null; return; }
+      navigator.serviceWorker.controller?.postMessage({ mimiAttachments: "keepalive" });
+    }, AttachmentServer.keepaliveMs);
+  }
+
+  #done(key) {
+    this.#streaming.delete(key);
+  }
+
   async #onClaim(e) {
     const m = e.data;
     if (!m || m.mimiAttachments !== "claim" || !e.ports[0]) return;
@@ -86,9 +111,11 @@ export class AttachmentServer {
     if (!entry) { port.postMessage({ type: "unknown" }); port.close(); return; }
     port.postMessage({ type: "meta", name: entry.name, mime: entry.type, size: entry.size });
     let reader = null; // a Promise of the reader, from "open" (the worker sends it before any "pull")
+    const key = {};
     port.onmessage = async (ev) => {
       const q = ev.data;
       try {
+        if (q.type !== "cancel") this.#touch(key);
         if (q.type === "open") {
           entry.stats.requests++;
           entry.stats.ranges.push([q.start, q.end]);
@@ -97,15 +124,17 @@ export class AttachmentServer {
         } else if (q.type === "pull") {
           if (!reader) throw new Error("pull before open");
           const { done, value } = await (await reader).read();
-          if (done) { port.postMessage({ type: "end" }); port.close(); return; }
+          if (done) { this.#done(key); port.postMessage({ type: "end" }); port.close(); return; }
           entry.stats.bytes += value.byteLength;
           const copy = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value.buffer : value.slice().buffer;
           port.postMessage({ type: "data", chunk: copy }, [copy]);
         } else if (q.type === "cancel") {
+          this.#done(key);
           await (await reader)?.cancel();
           port.close();
         }
       } catch (err) {
+        this.#done(key);
         port.postMessage({ type: "error", message: String(err?.message ?? err), code: err?.code });
         port.close();
       }

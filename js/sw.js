@@ -23,7 +23,16 @@ self.addEventListener("fetch", (event) => {
   if (url.origin !== self.location.origin || at < 0 || event.request.method !== "GET") return;
   const rest = url.pathname.slice(at + MIMI_PREFIX.length);
   const id = decodeURIComponent(rest.split("/")[0] || "");
-  event.respondWith(mimiServe(id, event.request, url.searchParams.has("download")));
+  // The worker stays alive until the body has been streamed (or failed, or was cancelled):
+  // browsers end a worker some time after its last event (Firefox: 30 s), which would cut the
+  // response short. The serving page also sends "keepalive" messages while a body streams.
+  let finish;
+  const finished = new Promise((r) => { finish = r; });
+  event.respondWith(mimiServe(id, event.request, url.searchParams.has("download"), finish).catch((e) => { finish(); throw e; }));
+  event.waitUntil(finished);
+});
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.mimiAttachments === "keepalive") event.waitUntil(Promise.resolve());
 });
 
 /** Parses one `bytes=` range against `size`: [start, end) or null (whole), "bad" for 416. */
@@ -55,14 +64,15 @@ async function mimiClaim(id) {
   });
 }
 
-async function mimiServe(id, request, download) {
+async function mimiServe(id, request, download, finish) {
   const claimed = await mimiClaim(id);
-  if (!claimed) return new Response("no open page serves this attachment", { status: 404 });
+  if (!claimed) { finish(); return new Response("no open page serves this attachment", { status: 404 }); }
   const { port, meta } = claimed;
   const size = meta.size;
   const range = mimiRange(request.headers.get("range"), size);
   if (range === "bad") {
     port.postMessage({ type: "cancel" });
+    finish();
     return new Response(null, { status: 416, headers: { "content-range": `bytes */${size}` } });
   }
   const [start, end] = range || [0, size];
@@ -89,10 +99,10 @@ async function mimiServe(id, request, download) {
     async pull(controller) {
       const m = await next();
       if (m.type === "data") controller.enqueue(new Uint8Array(m.chunk));
-      else if (m.type === "end") { controller.close(); port.close(); }
-      else { controller.error(new Error(m.message || "the page could not serve the attachment")); port.close(); }
+      else if (m.type === "end") { controller.close(); port.close(); finish(); }
+      else { controller.error(new Error(m.message || "the page could not serve the attachment")); port.close(); finish(); }
     },
-    cancel() { port.postMessage({ type: "cancel" }); port.close(); },
+    cancel() { port.postMessage({ type: "cancel" }); port.close(); finish(); },
   }, { highWaterMark: 1 });
   return new Response(body, { status: range ? 206 : 200, headers });
 }

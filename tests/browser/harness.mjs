@@ -20,7 +20,7 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
  * Starts the server and the browser. `route(url, res, req)` may answer a request itself (return true);
  * `allow(path)` widens what is served from the repository beyond /pkg/ and tests/browser/.
  */
-export async function startBrowserTests({ profilePrefix, route = () => false, allow = () => false, downloadDir = null }) {
+export async function startBrowserTests({ profilePrefix, route = () => false, allow = () => false, downloadDir = null, firefoxPrefs = {} }) {
   const args = process.argv.slice(2);
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
   const engine = args.includes("--engine") ? args[args.indexOf("--engine") + 1] : "chromium";
@@ -41,7 +41,7 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
   let page, profile = null, close;
   if (engine === "webkit" || engine === "firefox") {
     const { startWebKit, startFirefox } = await import("./webdriver.mjs");
-    const wd = engine === "webkit" ? await startWebKit() : await startFirefox({ downloadDir });
+    const wd = engine === "webkit" ? await startWebKit() : await startFirefox({ downloadDir, extraPrefs: firefoxPrefs });
     console.log(`engine: ${engine === "webkit" ? "WebKit" : "Firefox"} (${wd.version})`);
     page = wd.page;
     close = wd.close;

@@ -6,6 +6,8 @@
 //   with the renderer's peak RSS and the time of each half;
 // * the same file downloaded with `DsClient.downloadTo` into an OPFS file (no worker), posted back
 //   to this script and hashed: byte-exact (SW_DOWNLOAD_MIB too);
+// * a response that streams for 12 s outlives the worker's idle timeout (Firefox's shortened to
+//   3 s here): the page's keep-alive pings;
 // * the worker's download response read by the page (every engine): byte-exact, with its
 //   Content-Disposition (RFC 5987 filename) and type;
 // * the same download of an attachment whose last ciphertext byte was flipped at the DS: the
@@ -40,6 +42,9 @@ const downloads = await mkdtemp(join(tmpdir(), "mimi-sw-downloads-"));
 const { base, page, engine, test, notApplicable, finish } = await startBrowserTests({
   profilePrefix: "mimi-sw-",
   downloadDir: downloads,
+  // Firefox ends a Service Worker 30 s after its last event (5 min with a pending waitUntil);
+  // shortened here so that sw_outlives_the_browsers_idle_timeout checks the keep-alive in seconds.
+  firefoxPrefs: { "dom.serviceWorkers.idle_timeout": 3000, "dom.serviceWorkers.idle_extended_timeout": 6000 },
   // The worker at the origin's root so that its scope covers the test page.
   route: async (url, res, req) => {
     // The page posts a file it saved (to OPFS) here: its SHA-256 and size, computed as it streams.
@@ -64,7 +69,8 @@ for (let i = 0; i < 200; i++) { try { if ((await fetch(url + "/v1/health")).ok) 
 
 await page.goto(`${base}/tests/browser/sw.html`);
 await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 });
-await page.evaluate(() => window.tests.setup());
+// The page pings the worker every second (the default is 10 s, against Firefox's 30 s).
+await page.evaluate(() => window.tests.setup({ keepaliveMs: 1000 }));
 const call = (name, arg) => page.evaluate(([n, a]) => window.tests[n](a), [name, arg]);
 
 /**
@@ -230,6 +236,16 @@ await test("sw_download_response_is_byte_exact_with_its_headers", async () => {
   if (r.disposition !== "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9%201.pdf") throw new Error(`content-disposition: ${r.disposition}`);
   if (!r.type?.startsWith("application/pdf") || (r.length !== null && Number(r.length) !== r.want)) throw new Error(`headers: ${JSON.stringify(r)}`);
   return { size: r.size, disposition: r.disposition, length: r.length };
+});
+
+await test("sw_outlives_the_browsers_idle_timeout", async () => {
+  // A body that takes 12 s, longer than the worker's idle and extended timeouts set above for
+  // Firefox (3 s / 6 s): without the page's keep-alive pings and the fetch event's waitUntil,
+  // Firefox ended the worker and the response stopped short (a 4 GiB download was saved at
+  // 460 MiB).
+  const r = await call("slowServed", { secs: 12 });
+  if (r.error || !r.same || r.got !== r.size) throw new Error(`cut short: ${JSON.stringify(r)}`);
+  return r;
 });
 
 await test("sw_response_errors_when_the_page_cannot_open_the_attachment", async () => {

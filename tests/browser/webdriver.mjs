@@ -62,13 +62,13 @@ export async function startWebKit({ startTimeoutMs = 60_000 } = {}) {
  * Starts geckodriver + headless Firefox ESR; downloads go to `downloadDir` without asking
  * (Firefox writes `<name>.part`, then renames it when the download completes).
  */
-export async function startFirefox({ downloadDir, startTimeoutMs = 60_000 } = {}) {
+export async function startFirefox({ downloadDir, startTimeoutMs = 60_000, extraPrefs = {} } = {}) {
   const port = await freePort();
-  const prefs = downloadDir ? {
+  const prefs = { ...extraPrefs, ...(downloadDir ? {
     "browser.download.folderList": 2, "browser.download.dir": downloadDir, "browser.download.useDownloadDir": true,
     "browser.download.always_ask_before_handling_new_types": false, "browser.download.manager.showWhenStarting": false,
     "browser.helperApps.neverAsk.saveToDisk": "application/octet-stream", "browser.download.start_downloads_in_tmp_dir": false,
-  } : {};
+  } : {}) };
   return startSession({
     port, startTimeoutMs, name: "geckodriver",
     argv: [GECKODRIVER, `--port=${port}`, "--host=127.0.0.1"],
