@@ -74,6 +74,27 @@ pub struct GroupQuota {
     pub client_count: u64,
 }
 
+impl GroupQuota {
+    /// Whether one more attachment or upload of `add` bytes fits, given the `(bytes, count)` the
+    /// group and the uploader already use: the group's count, then its bytes, then the
+    /// uploader's count and bytes. Both metadata backends decide with this, inside their
+    /// transaction.
+    pub fn check(&self, group: (u64, u64), uploader: (u64, u64), add: u64) -> Reserve {
+        let ((gb, gc), (ub, uc)) = (group, uploader);
+        if gc.saturating_add(1) > self.count {
+            Reserve::OverCount
+        } else if gb.saturating_add(add) > self.bytes {
+            Reserve::OverBytes
+        } else if uc.saturating_add(1) > self.client_count {
+            Reserve::OverClientCount
+        } else if ub.saturating_add(add) > self.client_bytes {
+            Reserve::OverClientBytes
+        } else {
+            Reserve::Ok
+        }
+    }
+}
+
 /// Outcome of a quota-checked insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reserve {
@@ -175,5 +196,24 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Whether the store answers (readiness probe).
     fn ping(&self) -> MetaResult<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_check_is_exact_at_each_limit() {
+        let q = GroupQuota { bytes: 100, count: 3, client_bytes: 50, client_count: 2 };
+        assert_eq!(q.check((0, 0), (0, 0), 50), Reserve::Ok);
+        assert_eq!(q.check((0, 0), (0, 0), 51), Reserve::OverClientBytes);
+        assert_eq!(q.check((50, 2), (0, 0), 50), Reserve::Ok);
+        assert_eq!(q.check((51, 2), (0, 0), 50), Reserve::OverBytes);
+        assert_eq!(q.check((0, 3), (0, 0), 1), Reserve::OverCount);
+        assert_eq!(q.check((0, 0), (0, 2), 1), Reserve::OverClientCount);
+        assert_eq!(q.check((0, 0), (49, 1), 1), Reserve::Ok);
+        assert_eq!(q.check((0, 0), (u64::MAX, 0), 1), Reserve::OverClientBytes);
+        assert_eq!(q.check((u64::MAX, u64::MAX), (0, 0), u64::MAX), Reserve::OverCount);
     }
 }

@@ -68,21 +68,7 @@ fn usage_of_uploader(c: &Connection, uploader: &[u8]) -> MetaResult<(u64, u64)> 
 }
 
 fn check_quota(c: &Connection, group_id: &[u8], uploader: &[u8], add: u64, q: GroupQuota) -> MetaResult<Reserve> {
-    let (bytes, count) = usage_of(c, group_id)?;
-    if count.saturating_add(1) > q.count {
-        return Ok(Reserve::OverCount);
-    }
-    if bytes.saturating_add(add) > q.bytes {
-        return Ok(Reserve::OverBytes);
-    }
-    let (bytes, count) = usage_of_uploader(c, uploader)?;
-    if count.saturating_add(1) > q.client_count {
-        return Ok(Reserve::OverClientCount);
-    }
-    if bytes.saturating_add(add) > q.client_bytes {
-        return Ok(Reserve::OverClientBytes);
-    }
-    Ok(Reserve::Ok)
+    Ok(q.check(usage_of(c, group_id)?, usage_of_uploader(c, uploader)?, add))
 }
 
 fn upload_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {

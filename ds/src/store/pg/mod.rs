@@ -122,21 +122,8 @@ fn check_quota(
 ) -> Result<Reserve, postgres::Error> {
     lock_group(tx, LOCK_QUOTA, group_id)?;
     lock_group(tx, LOCK_CLIENT, uploader)?;
-    let (bytes, count) = usage_of(tx, group_id)?;
-    if count.saturating_add(1) > q.count {
-        return Ok(Reserve::OverCount);
-    }
-    if bytes.saturating_add(add) > q.bytes {
-        return Ok(Reserve::OverBytes);
-    }
-    let (bytes, count) = usage_of_uploader(tx, uploader)?;
-    if count.saturating_add(1) > q.client_count {
-        return Ok(Reserve::OverClientCount);
-    }
-    if bytes.saturating_add(add) > q.client_bytes {
-        return Ok(Reserve::OverClientBytes);
-    }
-    Ok(Reserve::Ok)
+    let group = usage_of(tx, group_id)?;
+    Ok(q.check(group, usage_of_uploader(tx, uploader)?, add))
 }
 
 fn append(tx: &mut postgres::Transaction<'_>, group_id: &[u8], data: &[u8]) -> Result<u64, postgres::Error> {
