@@ -41,6 +41,8 @@ step() { # step NAME CMD...: runs CMD, counts its tests, requires at least $(wan
 
 export CARGO_TERM_COLOR=never
 step native cargo test --workspace
+# The light build's core (no openmls: `--no-default-features`) on its own.
+step native-lite cargo test -p mimi-attachments --no-default-features --lib
 # The DS again on its scale-out backend: a throwaway PostgreSQL cluster and an s3s-fs server on
 # loopback ports (scripts/ds-engines.sh), the same API/load/security suites, and two replicas.
 # The engines stay up for the e2e suite's two-replica run below and stop when this script exits.
@@ -64,9 +66,14 @@ export CHROMEDRIVER=/usr/bin/chromedriver
 export WASM_BINDGEN_TEST_TIMEOUT=300
 step browser cargo test -p mimi-attachments --target wasm32-unknown-unknown
 step browser-firefox env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" cargo test -p mimi-attachments --target wasm32-unknown-unknown
+# The wasm-bindgen suites that need no MLS client, against the light build.
+step browser-lite cargo test -p mimi-attachments --target wasm32-unknown-unknown --no-default-features --lib --test web_api --test web_pipeline
 step pkg-web wasm-pack build --release --target web --out-dir pkg
-step pkg-finish node scripts/package.mjs pkg   # exports, types, sideEffects, the package README
+# The light build (issue 15): openmls compiled out, packaged as mimi-attachments/lite (pkg/lite).
+step pkg-lite wasm-pack build --release --target web --out-dir pkg-lite --out-name mimi_attachments_lite -- --no-default-features
+step pkg-finish node scripts/package.mjs pkg pkg-lite   # exports (. and ./lite), types, sideEffects, the package README
 step pkg-bundler wasm-pack build --release --target bundler --out-dir pkg-bundler
+step pkg-bundler-lite wasm-pack build --release --target bundler --out-dir pkg-bundler-lite --out-name mimi_attachments_lite -- --no-default-features
 echo "=== size budget: tests/size_budget.py (bytes of the release .wasm and glue)"
 if python3 tests/size_budget.py pkg >"$LOG/size.log" 2>&1; then passed=$((passed + 1)); sed 's/^/    /' "$LOG/size.log"
 else failed=$((failed + 1)); problems+=("size budget"); cat "$LOG/size.log"; fi
@@ -78,7 +85,7 @@ step sw-webkit node tests/browser/sw.mjs --ds target/debug/mimi-ds --engine webk
 # The JS API suite in WebKit (WebKitGTK's WebKitWebDriver under Xvfb; what it lacks: docs/WEBKIT.md)
 step browser-webkit node tests/browser/run.mjs --engine webkit --ds target/debug/mimi-ds
 step mimi-content node tests/browser/mimi_content.mjs   # ExternalParts built by cborg, decrypted in Chromium
-step interop node tests/interop/run.mjs   # ts-mls <-> openmls in one group, suites 1-3, attachments both ways
+step interop node tests/interop/run.mjs --ds target/debug/mimi-ds   # ts-mls (light build) <-> openmls (full build) in one group, suites 1-3, attachments both ways, also through the DS
 step e2e node tests/e2e/run.mjs --ds target/debug/mimi-ds
 if [ $engines = 1 ]; then   # the demo against two replicas on PostgreSQL + S3 behind a round-robin proxy
   step e2e-replicas node tests/e2e/run.mjs --ds target/debug/mimi-ds --replicas
@@ -95,8 +102,9 @@ if bash scripts/fuzz.sh "${FUZZ_SMOKE_SECS:-20}" >"$LOG/fuzz.log" 2>&1; then
   n=$(grep -c '^fuzz.sh: target .* clean$' "$LOG/fuzz.log"); passed=$((passed + n)); echo "    fuzz: $n targets clean, $(( $(date +%s) - t0 ))s"
 else failed=$((failed + 1)); problems+=("fuzz smoke"); tail -n 40 "$LOG/fuzz.log"; fi
 
-wasm=pkg/mimi_attachments_bg.wasm
-[ -f $wasm ] && echo "wasm: $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
+for wasm in pkg/mimi_attachments_bg.wasm pkg/lite/mimi_attachments_lite_bg.wasm; do
+  [ -f $wasm ] && echo "wasm: $wasm $(stat -c %s $wasm) bytes raw, $(gzip -9 -c $wasm | wc -c) bytes gzip"
+done
 echo "disk: target/ $(du -sh target 2>/dev/null | cut -f1), $(df -h . | awk 'NR==2{print $4}') free"
 echo "time: $(( $(date +%s) - start ))s"
 for p in "${problems[@]}"; do echo "FAILED: $p"; done

@@ -17,11 +17,25 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::format::{ChunkSize, Format};
+#[cfg(feature = "mls")]
 use crate::mls::Group;
-use crate::reference::{ExternalBody, ExternalBodyIn};
+#[cfg(feature = "mls")]
+use crate::reference::ExternalBodyIn;
+use crate::reference::ExternalBody;
 use crate::schedule::AttachmentKeys;
 use crate::stream::Decryptor;
 use crate::suite::CipherSuite;
+
+/// A member's place: a group, an epoch of it and a leaf index (the sender's or one's own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The MLS group id.
+    pub group_id: Vec<u8>,
+    /// The epoch.
+    pub epoch: u64,
+    /// The leaf index.
+    pub leaf_index: u32,
+}
 
 /// An attachment being sent: keys derived, token not yet known.
 pub struct PendingAttachment {
@@ -38,18 +52,38 @@ pub struct PendingAttachment {
 impl PendingAttachment {
     /// Draws the random nonce and derives the keys for a plaintext of `size` bytes hashing to
     /// `attachment_hash`, in the group's current epoch, for `format` (checking the one-shot limit).
+    #[cfg(feature = "mls")]
     pub fn new(group: &Group, attachment_hash: &[u8], size: u64, format: Format) -> Result<Self> {
         format.check_plaintext_len(size)?;
         let (nonce, keys) = group.attachment_keys_for_sending(attachment_hash)?;
+        let at = Position { group_id: group.group_id().to_vec(), epoch: group.epoch(), leaf_index: group.own_leaf_index() };
+        Self::with_keys(at, keys, nonce, attachment_hash, size, format)
+    }
+
+    /// A pending attachment whose keys the caller derived (an application with its own MLS
+    /// stack: `keys` from its `MLS-Exporter` for `attachment_hash` and `at.leaf_index`, with the
+    /// random `nonce`), sent by the member at `at`.
+    pub fn with_keys(
+        at: Position,
+        keys: AttachmentKeys,
+        nonce: Vec<u8>,
+        attachment_hash: &[u8],
+        size: u64,
+        format: Format,
+    ) -> Result<Self> {
+        format.check_plaintext_len(size)?;
+        let suite = keys.suite();
+        crate::error::check_len("attachment_hash", suite.nh(), attachment_hash.len())?;
+        crate::error::check_len("nonce", suite.nh(), nonce.len())?;
         Ok(Self {
             keys,
             nonce,
             hash: attachment_hash.to_vec(),
             format,
             size,
-            group_id: group.group_id().to_vec(),
-            epoch: group.epoch(),
-            sender_index: group.own_leaf_index(),
+            group_id: at.group_id,
+            epoch: at.epoch,
+            sender_index: at.leaf_index,
         })
     }
 
@@ -141,12 +175,18 @@ impl PendingAttachment {
     /// Binds the Delivery Service token. Fails with [`Error::WrongEpoch`] if the group moved to
     /// another epoch since the keys were derived: receivers would derive other keys, so the
     /// attachment must be encrypted again.
+    #[cfg(feature = "mls")]
     pub fn complete(&self, group: &Group, token: &[u8]) -> Result<AttachmentRef> {
-        if group.group_id() != self.group_id.as_slice() {
+        self.complete_in(group.group_id(), group.epoch(), token)
+    }
+
+    /// [`PendingAttachment::complete`] for a group in `epoch` held by another MLS stack.
+    pub fn complete_in(&self, group_id: &[u8], epoch: u64, token: &[u8]) -> Result<AttachmentRef> {
+        if group_id != self.group_id.as_slice() {
             return Err(Error::WrongGroup);
         }
-        if group.epoch() != self.epoch {
-            return Err(Error::WrongEpoch { current: group.epoch(), message: self.epoch });
+        if epoch != self.epoch {
+            return Err(Error::WrongEpoch { current: epoch, message: self.epoch });
         }
         if token.is_empty() || token.len() > crate::reference::MAX_TOKEN_LEN {
             return Err(Error::InvalidLength {
@@ -217,10 +257,22 @@ impl AttachmentRef {
     /// Parses a content type received in a message of `message_epoch` from the member at
     /// `sender`, and derives the keys now, in the group's current epoch (which must be the
     /// message's).
+    #[cfg(feature = "mls")]
     pub fn receive(group: &Group, content_type: &str, sender: u32, message_epoch: u64) -> Result<Self> {
-        let suite = group.suite()?;
-        let body = ExternalBodyIn::parse(content_type)?.validate(suite)?;
+        let body = ExternalBodyIn::parse(content_type)?.validate(group.suite()?)?;
         let keys = group.attachment_keys_for_receiving(&body.hash, &body.nonce, sender, message_epoch)?;
+        let from = Position { group_id: group.group_id().to_vec(), epoch: message_epoch, leaf_index: sender };
+        Self::with_keys(body, keys, from)
+    }
+
+    /// A received reference whose keys the caller derived (an application with its own MLS
+    /// stack: from its `MLS-Exporter` in the message's epoch for `body.hash` and the sender's
+    /// leaf, then `body.nonce`): `body` parsed and validated for the group's suite, `from` the
+    /// group, the message's epoch and the sender's leaf index.
+    pub fn with_keys(body: ExternalBody, keys: AttachmentKeys, from: Position) -> Result<Self> {
+        if body.nonce.len() != keys.suite().nh() || body.hash.len() != keys.suite().nh() {
+            return Err(Error::InvalidLength { what: "attachment_hash", expected: keys.suite().nh(), got: body.hash.len() });
+        }
         Ok(Self {
             keys,
             nonce: body.nonce,
@@ -228,16 +280,24 @@ impl AttachmentRef {
             hash: body.hash,
             chunk_size: body.chunk_size,
             size: body.size,
-            group_id: group.group_id().to_vec(),
-            epoch: message_epoch,
-            sender_index: sender,
+            group_id: from.group_id,
+            epoch: from.epoch,
+            sender_index: from.leaf_index,
         })
     }
 
     /// The same attachment under a new token in another group (after a Delivery Service copy).
     /// Members of that group cannot derive these keys from their own exporter: the returned
     /// reference (secret) must be handed to them in an end-to-end encrypted message of that group.
+    #[cfg(feature = "mls")]
     pub fn rebind(&self, token: &[u8], group: &Group) -> Result<AttachmentRef> {
+        let to = Position { group_id: group.group_id().to_vec(), epoch: group.epoch(), leaf_index: group.own_leaf_index() };
+        self.rebind_to(token, to)
+    }
+
+    /// [`AttachmentRef::rebind`] into a group held by another MLS stack, `to` its current epoch
+    /// and this member's leaf.
+    pub fn rebind_to(&self, token: &[u8], to: Position) -> Result<AttachmentRef> {
         if token.is_empty() || token.len() > crate::reference::MAX_TOKEN_LEN {
             return Err(Error::InvalidLength {
                 what: "token",
@@ -247,9 +307,9 @@ impl AttachmentRef {
         }
         let mut r = self.clone();
         r.token = token.to_vec();
-        r.group_id = group.group_id().to_vec();
-        r.epoch = group.epoch();
-        r.sender_index = group.own_leaf_index();
+        r.group_id = to.group_id;
+        r.epoch = to.epoch;
+        r.sender_index = to.leaf_index;
         Ok(r)
     }
 
@@ -286,8 +346,14 @@ impl AttachmentRef {
 
     /// [`Error::WrongGroup`] unless this reference is bound to `group` (a reference received in,
     /// or copied into, another group must not be used with this one's Delivery Service token).
+    #[cfg(feature = "mls")]
     pub fn check_group(&self, group: &Group) -> Result<()> {
-        if group.group_id() == self.group_id.as_slice() {
+        self.check_group_id(group.group_id())
+    }
+
+    /// [`AttachmentRef::check_group`] by the group's id.
+    pub fn check_group_id(&self, group_id: &[u8]) -> Result<()> {
+        if group_id == self.group_id.as_slice() {
             Ok(())
         } else {
             Err(Error::WrongGroup)

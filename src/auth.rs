@@ -43,8 +43,11 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+#[cfg(feature = "mls")]
 use openmls_traits::crypto::OpenMlsCrypto;
+#[cfg(feature = "mls")]
 use openmls_traits::signatures::Signer;
+#[cfg(feature = "mls")]
 use openmls_traits::types::SignatureScheme;
 use sha2::{Digest, Sha256};
 use tls_codec::{Deserialize as _, Serialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
@@ -240,11 +243,13 @@ impl SignedDsRequest {
     }
 
     /// `SignWithLabel` with an openmls [`Signer`] (the member's leaf signature key).
+    #[cfg(feature = "mls")]
     pub fn sign(tbs: DsRequestTbs, signer: &impl Signer) -> Result<Self, AuthError> {
         Self::sign_with(tbs, |c| signer.sign(c).map_err(|e| format!("{e:?}")))
     }
 
     /// `VerifyWithLabel` against the leaf's signature public key and the group's scheme.
+    #[cfg(feature = "mls")]
     pub fn verify(
         &self,
         crypto: &impl OpenMlsCrypto,
@@ -286,7 +291,7 @@ impl SignedDsRequest {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "mls"))]
 mod tests {
     use super::*;
     use openmls_basic_credential::SignatureKeyPair;

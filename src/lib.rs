@@ -24,6 +24,7 @@ pub mod auth;
 pub mod content;
 pub mod error;
 pub mod format;
+#[cfg(feature = "mls")]
 pub mod mls;
 pub mod reference;
 pub mod schedule;

@@ -159,6 +159,7 @@ impl AttachmentExporterSecret {
 
     /// From an openmls group in its current epoch:
     /// `group.export_secret(crypto, "MIMI attachment", AttachmentContext, KDF.Nh)`.
+    #[cfg(feature = "mls")]
     pub fn from_group(
         group: &openmls::group::MlsGroup,
         crypto: &impl openmls_traits::crypto::OpenMlsCrypto,
@@ -179,6 +180,7 @@ impl AttachmentExporterSecret {
 }
 
 /// The attachment cipher suite of an openmls group.
+#[cfg(feature = "mls")]
 pub fn suite_of_group(group: &openmls::group::MlsGroup) -> Result<CipherSuite> {
     CipherSuite::from_u16(u16::from(group.ciphersuite()))
 }
@@ -266,6 +268,7 @@ impl AttachmentKeys {
     }
 
     /// The whole derivation from an openmls group in its current epoch.
+    #[cfg(feature = "mls")]
     pub fn from_group(
         group: &openmls::group::MlsGroup,
         crypto: &impl openmls_traits::crypto::OpenMlsCrypto,

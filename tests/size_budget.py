@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks the built package against tests/size-budget.json (bytes, never time).
+"""Checks the built package (the full module and the light one in pkg/lite) against
+tests/size-budget.json (bytes, never time).
 
     python3 tests/size_budget.py [PKG_DIR]     (default: pkg)
 
@@ -15,6 +16,15 @@ budget = json.loads((root / "tests/size-budget.json").read_text())
 wasm = (pkg / "mimi_attachments_bg.wasm").read_bytes()
 glue = (pkg / "mimi_attachments.js").read_bytes()
 sizes = {"wasm_raw": len(wasm), "wasm_gzip": len(gzip.compress(wasm, 9, mtime=0)), "glue_raw": len(glue)}
+# The light build (`mimi-attachments/lite`, no openmls), which scripts/package.mjs puts in pkg/lite.
+lite = pkg / "lite"
+if not (lite / "mimi_attachments_lite_bg.wasm").exists():
+    print(f"no light build in {lite}")
+    print("size budget: 0 passed, 1 failed")
+    sys.exit(1)
+lwasm = (lite / "mimi_attachments_lite_bg.wasm").read_bytes()
+lglue = (lite / "mimi_attachments_lite.js").read_bytes()
+sizes.update({"lite_wasm_raw": len(lwasm), "lite_wasm_gzip": len(gzip.compress(lwasm, 9, mtime=0)), "lite_glue_raw": len(lglue)})
 over = []
 for k, v in sizes.items():
     print(f"{k}: {v:,} bytes (budget {budget[k]:,})")

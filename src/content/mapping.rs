@@ -19,12 +19,14 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+#[cfg(feature = "mls")]
 use subtle::ConstantTimeEq;
 
 use super::part::{enc_alg, hash_alg, ExternalPart};
 use super::ContentError as E;
 use crate::attachment::AttachmentRef;
 use crate::error::{Error, Result};
+#[cfg(feature = "mls")]
 use crate::mls::Group;
 use crate::reference::{ExternalBody, MAX_TOKEN_LEN};
 use crate::schedule::AttachmentKeys;
@@ -205,6 +207,7 @@ pub fn attachment_to_part(
 /// from leaf `sender`: derives the keys from the group (as for `message/external-body`) and
 /// requires the part's explicit key and nonce to equal them (constant time;
 /// [`E::KeyMismatch`] otherwise), so the part is bound to group, epoch and sender.
+#[cfg(feature = "mls")]
 pub fn attachment_from_part(
     group: &Group,
     part: &ExternalPart,

@@ -1,9 +1,6 @@
 //! Attachments as JavaScript classes: one being sent (hashed and keyed, its ciphertext produced
 //! on demand) and a received reference with its keys.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
@@ -14,12 +11,12 @@ use super::js::promise;
 use super::pipeline::{decrypt_stream, decrypt_to_blob, encrypt_stream, encrypt_to_blob, hash_input};
 use crate::attachment::{AttachmentRef as CoreRef, PendingAttachment};
 use crate::format::{ChunkSize, Format};
-use crate::mls;
+use super::member::Member;
 use crate::Error;
 
 /// Hashes `file`, draws the nonce and derives the keys in the group's current epoch.
 pub(crate) async fn start_attachment(
-    g: Rc<RefCell<mls::Group>>,
+    g: Member,
     file: Blob,
     opts: &Options,
 ) -> Result<OutgoingAttachment, Error> {
@@ -33,19 +30,20 @@ pub(crate) async fn start_attachment(
     };
     let size = file.size() as u64;
     format.check_plaintext_len(size)?;
-    let suite = g.borrow().suite()?;
+    let suite = g.suite()?;
     let (hash, read) = hash_input(suite.hash(), &file.clone().into(), opts, Some(size)).await?;
     if read != size {
         return Err(Error::Io("the file changed size while it was read".into()));
     }
-    let pending = PendingAttachment::new(&g.borrow(), &hash, size, format)?;
+    let (at, nonce, keys) = g.sending_keys(&hash).await?;
+    let pending = PendingAttachment::with_keys(at, keys, nonce, &hash, size, format)?;
     Ok(OutgoingAttachment { g, pending, file })
 }
 
 /// An attachment being sent: hashed and keyed; its ciphertext is produced on demand.
 #[wasm_bindgen]
 pub struct OutgoingAttachment {
-    g: Rc<RefCell<mls::Group>>,
+    g: Member,
     pending: PendingAttachment,
     file: Blob,
 }
@@ -109,7 +107,8 @@ impl OutgoingAttachment {
     /// Binds the Delivery Service token and returns the reference (`contentType()` goes in the
     /// message). Fails with `WrongEpoch` if the group changed epoch since `encryptAttachment`.
     pub fn complete(&self, token: &[u8]) -> JsResult<AttachmentRef> {
-        self.pending.complete(&self.g.borrow(), token).map(AttachmentRef).map_err(js_error)
+        let at = self.g.position();
+        self.pending.complete_in(&at.group_id, at.epoch, token).map(AttachmentRef).map_err(js_error)
     }
 }
 
@@ -232,7 +231,8 @@ impl AttachmentRef {
 }
 
 impl OutgoingAttachment {
-    pub(crate) fn new(g: Rc<RefCell<mls::Group>>, pending: PendingAttachment, file: Blob) -> OutgoingAttachment {
+    #[cfg(feature = "mls")]
+    pub(crate) fn new(g: Member, pending: PendingAttachment, file: Blob) -> OutgoingAttachment {
         OutgoingAttachment { g, pending, file }
     }
 

@@ -66,5 +66,14 @@ pub(crate) fn describe(v: &JsValue) -> String {
     if let Some(e) = v.dyn_ref::<js_sys::Error>() {
         return format!("{}: {}", String::from(e.name()), String::from(e.message()));
     }
-    v.as_string().unwrap_or_else(|| format!("{v:?}"))
+    // JS's `String(v)`, not `{v:?}`: JsValue's Debug formats numbers with Rust's float
+    // formatting (~15 KB of the module).
+    v.as_string().unwrap_or_else(|| {
+        js_sys::Reflect::get(&js_sys::global(), &"String".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .and_then(|f| f.call1(&JsValue::NULL, v).ok())
+            .and_then(|s| s.as_string())
+            .unwrap_or_else(|| "a thrown value that is not an Error".into())
+    })
 }

@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 use super::basic::{suite, AttachmentKeys};
 use super::error::{js_error, JsResult};
 use super::js::{bytes, set, whole};
+#[cfg(feature = "mls")]
 use super::MlsGroup;
 use crate::error::check_len;
 use crate::schedule::{self, AttachmentContext, EXPORTER_LABEL};
@@ -68,6 +69,7 @@ impl AttachmentKeys {
     }
 }
 
+#[cfg(feature = "mls")]
 #[wasm_bindgen]
 impl MlsGroup {
     /// RFC 9420's `MLS-Exporter(label, context, length)` in the current epoch (secret material;

@@ -13,6 +13,7 @@ use super::client::text;
 use super::error::{js_error, JsResult};
 use super::io::Options;
 use super::js::{bytes, promise, set, whole, MAX_SAFE};
+use super::member::Member;
 use super::store::ClientHandle;
 use crate::attachment::AttachmentRef as CoreRef;
 use crate::mls::{self, GroupEvent, Outgoing};
@@ -85,11 +86,6 @@ impl MlsGroup {
     /// The group's state, borrowed mutably for one synchronous step.
     pub(crate) fn group_mut(&self) -> std::cell::RefMut<'_, mls::Group> {
         self.g.borrow_mut()
-    }
-
-    /// The group's state, shared with an attachment that outlives this object.
-    pub(crate) fn shared(&self) -> Rc<RefCell<mls::Group>> {
-        self.g.clone()
     }
 
     /// The client the group belongs to.
@@ -219,7 +215,7 @@ impl MlsGroup {
         #[wasm_bindgen(unchecked_optional_param_type = "EncryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
-        let g = self.g.clone();
+        let g = self.member();
         promise(async move { start_attachment(g, file, &Options::from_js(&options)?).await })
     }
 
@@ -242,5 +238,10 @@ impl MlsGroup {
 impl MlsGroup {
     pub(crate) fn share(&self) -> MlsGroup {
         MlsGroup { h: self.h.clone(), g: self.g.clone() }
+    }
+
+    /// The group as the attachment pipelines and the Delivery Service client see it.
+    pub(crate) fn member(&self) -> Member {
+        Member::Mls(self.g.clone())
     }
 }

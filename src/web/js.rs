@@ -36,7 +36,16 @@ where
     F: core::future::Future<Output = Result<T, Error>> + 'static,
     T: Into<JsValue>,
 {
-    future_to_promise(async move { f.await.map(Into::into).map_err(js_error) })
+    // One `future_to_promise` for every export: each instantiation of it carries its own copy of
+    // the polling machinery (about a third of the light module was such copies).
+    let f: core::pin::Pin<Box<dyn core::future::Future<Output = Result<JsValue, Error>>>> =
+        Box::pin(async move { f.await.map(Into::into) });
+    settle(f)
+}
+
+#[inline(never)]
+fn settle(f: core::pin::Pin<Box<dyn core::future::Future<Output = Result<JsValue, Error>>>>) -> Promise {
+    future_to_promise(async move { f.await.map_err(js_error) })
 }
 
 /// THE check of every JS number argument: a whole number in `0..=max`. A fractional, negative,
@@ -47,7 +56,9 @@ pub(crate) fn whole(v: f64, max: u64, what: &str) -> Result<u64, Error> {
     if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= max as f64 {
         Ok(v as u64)
     } else {
-        Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}, got {v}")))
+        // JS's own number formatting: Rust's float formatting would add ~15 KB to the module.
+        let got = String::from(js_sys::Number::from(v).to_string(10).unwrap_or_else(|_| "NaN".into()));
+        Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}, got {got}")))
     }
 }
 

@@ -17,10 +17,13 @@ use zeroize::Zeroize;
 
 use super::attachment::AttachmentRef;
 use super::error::{describe, js_error, JsResult};
+#[cfg(feature = "mls")]
 use super::group::MlsGroup;
 use super::io::{Accumulator, Options};
 use super::js::promise;
-use crate::content::mapping::{attachment_from_part, attachment_to_part, PartReference};
+#[cfg(feature = "mls")]
+use crate::content::mapping::attachment_from_part;
+use crate::content::mapping::{attachment_to_part, PartReference};
 use crate::content::part::{ExternalPart as CorePart, MimiContent, NestedPart};
 use crate::content::PartOpener;
 use crate::Error;
@@ -231,6 +234,7 @@ impl AttachmentRef {
     }
 }
 
+#[cfg(feature = "mls")]
 #[wasm_bindgen]
 impl MlsGroup {
     /// The reference in an ExternalPart of ours, received from `senderLeafIndex` in `epoch`

@@ -6,7 +6,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::error::describe;
+#[cfg(feature = "mls")]
 use super::js::bytes;
+#[cfg(feature = "mls")]
 use crate::mls;
 use crate::Error;
 
@@ -50,12 +52,14 @@ pub(crate) async fn idb(p: Result<Promise, JsValue>) -> Result<JsValue, Error> {
 }
 
 /// A client and where it persists (`None`: in memory only).
+#[cfg(feature = "mls")]
 #[derive(Clone)]
 pub(crate) struct ClientHandle {
     client: mls::Client,
     store_name: Option<String>,
 }
 
+#[cfg(feature = "mls")]
 impl ClientHandle {
     pub(crate) fn new(client: mls::Client, store_name: Option<String>) -> ClientHandle {
         ClientHandle { client, store_name }

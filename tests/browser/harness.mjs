@@ -103,3 +103,17 @@ export function browserRss(profile) {
   }
   return { renderer, browser };
 }
+
+/** Starts the Delivery Service binary `bin` (`--dev-identity`, then `extra` flags) on a free loopback port with a
+ *  throwaway data directory; resolves once `/v1/health` answers. `stop()` kills it and removes
+ *  the directory. */
+export async function startDs(bin, extra = []) {
+  const { spawn } = await import("node:child_process");
+  const net = await import("node:net");
+  const port = await new Promise((r) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
+  const data = await mkdtemp(join(tmpdir(), "mimi-ds-"));
+  const ds = spawn(bin, ["--listen", `127.0.0.1:${port}`, "--dev-identity", "--data-dir", data, ...extra], { stdio: "ignore" });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) { try { if ((await fetch(url + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
+  return { url, stop: async () => { ds.kill("SIGKILL"); await rm(data, { recursive: true, force: true }); } };
+}

@@ -14,7 +14,7 @@ import { mkdtemp, writeFile, rm, access } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, extname } from "node:path";
-import { ROOT, browserRss, startBrowserTests } from "./harness.mjs";
+import { ROOT, browserRss, startBrowserTests, startDs } from "./harness.mjs";
 
 const args = process.argv.slice(2);
 const big = args.includes("--big");
@@ -74,13 +74,8 @@ await test("state_survives_a_page_reload", async () => {
 const dsBin = args.includes("--ds") ? args[args.indexOf("--ds") + 1] : null;
 if (dsBin) {
   // The transport against the real Delivery Service on another origin (CORS).
-  const { spawn } = await import("node:child_process");
-  const net = await import("node:net");
-  const port = await new Promise((r) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
-  const data = await mkdtemp(join(tmpdir(), "mimi-ds-"));
-  const ds = spawn(dsBin, ["--listen", `127.0.0.1:${port}`, "--dev-identity", "--data-dir", data], { stdio: "ignore" });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) { try { if ((await fetch(url + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
+  const ds = await startDs(dsBin);
+  const url = ds.url;
   await test("ds_transport", () => run("ds_transport", { url }));
   await test("ds_error_codes", () => run("ds_error_codes", { url }));
   await test("ds_identity", () => run("ds_identity", { url }));
@@ -121,8 +116,7 @@ if (dsBin) {
       return run("resume_after");
     });
   }
-  ds.kill("SIGKILL");
-  await rm(data, { recursive: true, force: true });
+  await ds.stop();
 }
 
 if (big) {

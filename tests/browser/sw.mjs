@@ -28,13 +28,12 @@
 // and so are the two seeks unless --webkit-media is given (they pass, but once crashed WebKit's
 // page under CI load).
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { mkdtemp, readFile, readdir, rm, stat, open } from "node:fs/promises";
 import { createReadStream, createWriteStream } from "node:fs";
 import { createHash, randomFillSync } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PKG, startBrowserTests } from "./harness.mjs";
+import { PKG, startBrowserTests, startDs } from "./harness.mjs";
 
 const args = process.argv.slice(2);
 const dsBin = args.includes("--ds") ? args[args.indexOf("--ds") + 1] : "target/debug/mimi-ds";
@@ -65,11 +64,8 @@ const { base, page, engine, test, notApplicable, finish } = await startBrowserTe
   },
 });
 
-const port = await new Promise((r) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
-const data = await mkdtemp(join(tmpdir(), "mimi-sw-ds-"));
-const ds = spawn(dsBin, ["--listen", `127.0.0.1:${port}`, "--dev-identity", "--data-dir", data, "--max-file-bytes", "5GiB", "--group-quota-bytes", "12GiB"], { stdio: "ignore" });
-const url = `http://127.0.0.1:${port}`;
-for (let i = 0; i < 200; i++) { try { if ((await fetch(url + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
+const ds = await startDs(dsBin, ["--max-file-bytes", "5GiB", "--group-quota-bytes", "12GiB"]);
+const url = ds.url;
 
 await page.goto(`${base}/tests/browser/sw.html`);
 await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 });
@@ -304,7 +300,6 @@ else await test("video_seeks_to_the_middle_through_the_sw_fetching_less_than_the
   }
 });
 
-ds.kill("SIGKILL");
-await rm(data, { recursive: true, force: true });
+await ds.stop();
 await rm(downloads, { recursive: true, force: true });
 await finish();

@@ -3,6 +3,7 @@ import init, * as mimi from "/pkg/mimi_attachments.js";
 import { assert, assertEq, codeOf, randomBytes, equal, bytesOf, drain, aliceAndBob, send, receive, smallFlow } from "./common.mjs";
 import { adversarialTests } from "./adversarial.mjs";
 import { saveTests } from "./save.mjs";
+import { liteTests } from "./lite.mjs";
 import { responsiveTests } from "./responsive.mjs";
 
 const wasm = await init();
@@ -224,7 +225,7 @@ const tests = {
 // The adversarial cases of issue 7 (tests/browser/adversarial.mjs, docs/ADVERSARIAL.md).
 Object.assign(tests, adversarialTests, responsiveTests);
 // Saving to disk as it decrypts (tests/browser/save.mjs; the OPFS ones are run by run.mjs).
-Object.assign(tests, saveTests);
+Object.assign(tests, saveTests, liteTests);
 
 tests.ds_transport = async ({ url }) => {
   const mk = async (name) => { const c = await mimi.MlsClient.create(name, { storeName: null }); return { c, ds: new mimi.DsClient(url, c, { devLogin: true }) }; };
@@ -425,7 +426,8 @@ tests.resume_after = async () => {
 };
 
 window.testNames = ["alice_sends_bob_decrypts_after_two_more_epochs", "failures_have_their_own_codes", "abort_and_progress",
-  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api", ...Object.keys(adversarialTests), ...Object.keys(responsiveTests), "save_to_writable_stream"];
+  "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api", ...Object.keys(adversarialTests), ...Object.keys(responsiveTests), "save_to_writable_stream",
+  ...Object.keys(liteTests)];
 // The tests that need the Long Tasks API (`longtask` performance entries): run.mjs names them as
 // not applicable where the engine has none (WebKit).
 window.longTaskTests = ["main_thread_has_no_long_task"];

@@ -57,22 +57,36 @@ if [ "${MIMI_VITE_REBUILD:-0}" = 1 ] || [ ! -f "$root/pkg-bundler/package.json" 
   fi
 fi
 
+# The light build (no openmls), packaged as mimi-attachments/lite.
+if [ "${MIMI_VITE_REBUILD:-0}" = 1 ] || [ ! -f "$root/pkg-bundler-lite/package.json" ]; then
+  echo "building pkg-bundler-lite/ (wasm-pack --target bundler --no-default-features) ..."
+  if ! (cd "$root" && PATH="$root/node_modules/.bin:$PATH" timeout 1800 \
+        wasm-pack build --release --target bundler --out-dir pkg-bundler-lite --out-name mimi_attachments_lite -- --no-default-features); then
+    echo "wasm-pack build (light) failed"
+    result npm_pack_tarball_is_a_complete_package FAILED
+    result vite_app_builds_with_the_bundler_package FAILED
+    result vite_app_round_trips_an_attachment_in_chromium FAILED
+    summary
+  fi
+fi
+
 # 2. Pack the package and check the tarball: the files a consumer gets, the manifest's fields.
 tarball=""
 pack_ok=0
 mkdir -p "$root/target/npm"
 rm -f "$root"/target/npm/mimi-attachments-*.tgz
-if node "$root/scripts/package.mjs" "$root/pkg-bundler" \
+if node "$root/scripts/package.mjs" "$root/pkg-bundler" "$root/pkg-bundler-lite" \
    && name=$(cd "$root" && npm pack ./pkg-bundler --pack-destination target/npm --silent) \
    && tarball="$root/target/npm/$(basename "$name")" && [ -f "$tarball" ]; then
   problems=()
   listing=$(tar tzf "$tarball" | sort)
   for f in package/package.json package/README.md package/LICENSE package/mimi_attachments.js \
            package/mimi_attachments_bg.wasm package/mimi_attachments.d.ts \
-           package/sw.js package/serve.js package/serve.d.ts; do
+           package/sw.js package/serve.js package/serve.d.ts \
+           package/lite/mimi_attachments_lite.js package/lite/mimi_attachments_lite_bg.wasm package/lite/mimi_attachments_lite.d.ts; do
     grep -qx "$f" <<<"$listing" || problems+=("$f not in the tarball")
   done
-  extra=$(grep -v -E '^package/(package\.json|README\.md|LICENSE|mimi_attachments(_bg)?\.(js|wasm|d\.ts)|mimi_attachments_bg\.wasm\.d\.ts|snippets/.*|sw\.js|serve\.(js|d\.ts))$' <<<"$listing" || true)
+  extra=$(grep -v -E '^package/(package\.json|README\.md|LICENSE|mimi_attachments(_bg)?\.(js|wasm|d\.ts)|mimi_attachments_bg\.wasm\.d\.ts|snippets/.*|sw\.js|serve\.(js|d\.ts)|lite/(mimi_attachments_lite(_bg)?\.(js|wasm|d\.ts)|mimi_attachments_lite_bg\.wasm\.d\.ts|snippets/.*))$' <<<"$listing" || true)
   [ -z "$extra" ] || problems+=("unexpected files in the tarball: $extra")
   # Every module the packed JS imports by a relative path is in the tarball.
   for js in $(grep -E '^package/.*\.js$' <<<"$listing"); do
@@ -88,6 +102,8 @@ if node "$root/scripts/package.mjs" "$root/pkg-bundler" \
     if (!p.exports?.["."]?.default) bad.push("exports[.].default");
     if (p.exports?.["./serve"]?.types !== "./serve.d.ts" || p.exports?.["./serve"]?.default !== "./serve.js") bad.push("exports[./serve]");
     if (p.exports?.["./sw.js"] !== "./sw.js") bad.push("exports[./sw.js]");
+    if (p.exports?.["./lite"]?.types !== "./lite/mimi_attachments_lite.d.ts" || p.exports?.["./lite"]?.default !== "./lite/mimi_attachments_lite.js") bad.push("exports[./lite]");
+    if (!p.sideEffects?.includes("./lite/mimi_attachments_lite.js")) bad.push("sideEffects of ./lite");
     if (!Array.isArray(p.sideEffects) || !p.sideEffects.includes("./" + p.module)) bad.push("sideEffects");
     if (p.type !== "module") bad.push("type");
     if (bad.length) { console.error("package.json: " + bad.join(", ")); process.exit(1); }' "$manifest"; then
@@ -124,8 +140,10 @@ if [ "$pack_ok" = 1 ] && node -e '
   && [ -f node_modules/mimi-attachments/README.md ] \
   && timeout 600 npx --no-install vite build --logLevel warn; then
   wasm=$(find dist -name '*.wasm' -size +100k | head -n 1)
+  [ "$(find dist -name '*.wasm' -size +100k | wc -l)" -ge 2 ] || problems_lite="only one .wasm asset: the light entry point was not bundled"
   js=$(find dist/assets -name '*.js' | head -n 1)
   problems=()
+  [ -z "${problems_lite:-}" ] || problems+=("$problems_lite")
   [ -n "$wasm" ] || problems+=("no .wasm asset (>100 KiB) in dist/")
   if [ -n "$wasm" ] && [ "$(head -c 4 "$wasm" | od -An -tx1 | tr -d ' \n')" != "0061736d" ]; then
     problems+=("$wasm is not a wasm module")

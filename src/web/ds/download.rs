@@ -6,7 +6,8 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Response};
 
 use super::super::attachment::AttachmentRef;
-use super::super::group::MlsGroup;
+use super::super::member::Member;
+use super::DsGroup;
 use super::super::io::Options;
 use super::super::js::promise;
 use super::super::js::{whole, MAX_SAFE};
@@ -20,12 +21,12 @@ use crate::Error;
 impl DsClient {
     pub(super) async fn get_attachment(
         &self,
-        g: &MlsGroup,
+        g: &Member,
         r: &AttachmentRef,
         range: Option<(u64, u64)>,
         signal: Option<&AbortSignal>,
     ) -> Result<Response, Error> {
-        r.core().check_group(&g.group())?;
+        r.core().check_group_id(&g.group_id())?;
         let path = format!("/v1/attachments/{}", b64(&r.core().token));
         self.send(signal, || {
             let req = Self::signed(g, "GET", path.clone(), empty_body_hash())?;
@@ -41,7 +42,7 @@ impl DsClient {
 impl DsClient {
     pub(super) async fn download_stream(
         &self,
-        g: &MlsGroup,
+        g: &Member,
         r: &AttachmentRef,
         opts: Options,
     ) -> Result<web_sys::ReadableStream, Error> {
@@ -58,13 +59,13 @@ impl DsClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<ReadableStream<Uint8Array>>")]
     pub fn download(
         &self,
-        group: &MlsGroup,
+        group: &DsGroup,
         reference: &AttachmentRef,
         #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
-        let g = group.share();
+        let g = group.member();
         let r = AttachmentRef::new(reference.core().clone());
         promise(async move { this.download_stream(&g, &r, Options::from_js(&options)?).await.map(JsValue::from) })
     }
@@ -73,13 +74,13 @@ impl DsClient {
     #[wasm_bindgen(js_name = downloadToBlob, unchecked_return_type = "Promise<Blob>")]
     pub fn download_to_blob(
         &self,
-        group: &MlsGroup,
+        group: &DsGroup,
         reference: &AttachmentRef,
         #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
-        let g = group.share();
+        let g = group.member();
         let r = AttachmentRef::new(reference.core().clone());
         promise(async move {
             let opts = Options::from_js(&options)?;
@@ -95,7 +96,7 @@ impl DsClient {
     #[wasm_bindgen(js_name = downloadRange, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn download_range(
         &self,
-        group: &MlsGroup,
+        group: &DsGroup,
         reference: &AttachmentRef,
         start: f64,
         end: f64,
@@ -103,7 +104,7 @@ impl DsClient {
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
-        let g = group.share();
+        let g = group.member();
         let r = AttachmentRef::new(reference.core().clone());
         promise(async move {
             let opts = Options::from_js(&options)?;
@@ -139,11 +140,11 @@ impl DsClient {
 
     /// Deletes an attachment at the Delivery Service (as the group's policy allows).
     #[wasm_bindgen(js_name = deleteAttachment, unchecked_return_type = "Promise<void>")]
-    pub fn delete_attachment(&self, group: &MlsGroup, reference: &AttachmentRef) -> Promise {
+    pub fn delete_attachment(&self, group: &DsGroup, reference: &AttachmentRef) -> Promise {
         let this = self.clone_handle();
-        let g = group.share();
+        let g = group.member();
         let path = format!("/v1/attachments/{}", b64(&reference.core().token));
-        let bound = reference.core().check_group(&g.group());
+        let bound = reference.core().check_group_id(&g.group_id());
         promise(async move {
             bound?;
             this.send(None, || Self::signed(&g, "DELETE", path.clone(), empty_body_hash())).await?;
@@ -156,22 +157,25 @@ impl DsClient {
     /// derive its keys from their exporter, so send them `ref.toBytes()` in an (end-to-end
     /// encrypted) message of `to`; they restore it with `AttachmentRef.fromBytes`.
     #[wasm_bindgen(js_name = copyAttachment, unchecked_return_type = "Promise<AttachmentRef>")]
-    pub fn copy_attachment(&self, reference: &AttachmentRef, from: &MlsGroup, to: &MlsGroup) -> Promise {
+    pub fn copy_attachment(&self, reference: &AttachmentRef, from: &DsGroup, to: &DsGroup) -> Promise {
         let this = self.clone_handle();
-        let (from, to) = (from.share(), to.share());
+        let (from, to) = (from.member(), to.member());
         let r = reference.core().clone();
-        let bound = r.check_group(&from.group());
+        let bound = r.check_group_id(&from.group_id());
         promise(async move {
             bound?;
             let path = format!("/v1/attachments/{}/copy", b64(&r.token));
             let resp = this
                 .send(None, || {
-                    let target = sign(&to.group(), "POST", &path, empty_body_hash())?;
-                    Ok(Self::signed(&from, "POST", path.clone(), empty_body_hash())?.header(AUTH_TARGET_HEADER, target))
+                    Ok(Self::signed(&from, "POST", path.clone(), empty_body_hash())?.signed_header(
+                        AUTH_TARGET_HEADER,
+                        &to,
+                        empty_body_hash(),
+                    ))
                 })
                 .await?;
             let token = token_of(resp).await?;
-            Ok(AttachmentRef::new(r.rebind(&token, &to.group())?))
+            Ok(AttachmentRef::new(r.rebind_to(&token, to.position())?))
         })
     }
 }

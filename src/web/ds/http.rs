@@ -11,8 +11,8 @@ use super::super::cipher::subtle;
 use super::super::error::describe;
 use super::super::js::{get_opt, set};
 use super::{DsClient, RETRIES};
-use crate::auth::{fresh_nonce, DsRequestTbs, SignedDsRequest};
-use crate::mls;
+use super::super::member::Member;
+use crate::auth::AUTH_HEADER;
 use crate::suite::{HashAlg, Hasher};
 use crate::wire::{decode_exact, UploadAttachmentResponse};
 use crate::Error;
@@ -50,24 +50,29 @@ pub(super) fn blob_body(data: &Uint8Array) -> Result<web_sys::Blob, Error> {
     web_sys::Blob::new_with_u8_array_sequence(&Array::of1(data)).map_err(|e| Error::Platform(describe(&e)))
 }
 
-pub(super) fn sign(g: &mls::Group, method: &str, path: &str, body_hash: [u8; 32]) -> Result<String, Error> {
-    let nonce = fresh_nonce()?;
-    let now = js_sys::Date::now() as u64;
-    let tbs = DsRequestTbs::new(g.group_id(), g.epoch(), g.own_leaf_index(), method, path, body_hash, now, nonce);
-    let signed = SignedDsRequest::sign_with(tbs, |c| g.client().sign(c).map_err(|e| e.to_string()))?;
-    Ok(signed.to_header()?)
-}
-
 pub(super) struct Req {
     method: &'static str,
     path: String,
     headers: Vec<(&'static str, String)>,
     body: Option<JsValue>,
+    /// Headers signed at each try (fresh nonce and time): the header, the member, the body hash.
+    signers: Vec<(&'static str, Member, [u8; 32])>,
 }
 
 impl Req {
     pub(super) fn new(method: &'static str, path: String) -> Self {
-        Self { method, path, headers: Vec::new(), body: None }
+        Self { method, path, headers: Vec::new(), body: None, signers: Vec::new() }
+    }
+
+    /// `Mimi-Auth`, signed by `member` over this request with `body_hash`.
+    pub(super) fn signed_by(self, member: &Member, body_hash: [u8; 32]) -> Self {
+        self.signed_header(AUTH_HEADER, member, body_hash)
+    }
+
+    /// Header `k` holding a signature of this request by `member` (e.g. the copy's target).
+    pub(super) fn signed_header(mut self, k: &'static str, member: &Member, body_hash: [u8; 32]) -> Self {
+        self.signers.push((k, member.clone(), body_hash));
+        self
     }
 
     pub(super) fn header(mut self, k: &'static str, v: impl Into<String>) -> Self {
@@ -92,6 +97,9 @@ impl DsClient {
         let headers = Object::new();
         for (k, v) in &req.headers {
             set(&headers, k, v.as_str());
+        }
+        for (k, member, body_hash) in &req.signers {
+            set(&headers, k, member.sign_request(req.method, &req.path, *body_hash).await?.as_str());
         }
         set(&init, "headers", headers);
         if let Some(b) = &req.body {

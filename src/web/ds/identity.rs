@@ -17,6 +17,9 @@ use crate::Error;
 pub(super) struct ClientAuth {
     token: std::rc::Rc<std::cell::RefCell<Option<String>>>,
     dev_login: bool,
+    /// The development login's client name in the light build (`options.identity`).
+    #[cfg(not(feature = "mls"))]
+    identity: String,
 }
 
 impl ClientAuth {
@@ -26,6 +29,8 @@ impl ClientAuth {
         ClientAuth {
             token: std::rc::Rc::new(std::cell::RefCell::new(get("authToken").and_then(|v| v.as_string()))),
             dev_login: get("devLogin").and_then(|v| v.as_bool()).unwrap_or(false),
+            #[cfg(not(feature = "mls"))]
+            identity: get("identity").and_then(|v| v.as_string()).unwrap_or_else(|| "external".into()),
         }
     }
 
@@ -44,7 +49,10 @@ impl DsClient {
         if !self.auth.dev_login {
             return Ok(None);
         }
+        #[cfg(feature = "mls")]
         let name = String::from_utf8_lossy(self.h.client().identity()).into_owned();
+        #[cfg(not(feature = "mls"))]
+        let name = self.auth.identity.clone();
         let body = js_sys::JSON::stringify(&{
             let o = Object::new();
             set(&o, "client", name.as_str());

@@ -8,9 +8,13 @@
 //! a reload) and `download` (streaming and Range downloads, delete, copy).
 
 mod download;
+mod groups;
 mod http;
 mod identity;
+#[cfg(feature = "mls")]
 mod relay;
+#[cfg(feature = "mls")]
+mod resume;
 mod save;
 mod upload;
 
@@ -18,12 +22,26 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "mls")]
 use super::client::MlsClient;
+#[cfg(not(feature = "mls"))]
+use super::external::ExternalGroup;
+#[cfg(feature = "mls")]
 use super::group::MlsGroup;
+use super::member::Member;
+#[cfg(feature = "mls")]
 use super::store::ClientHandle;
-use crate::auth::AUTH_HEADER;
 use crate::Error;
-use http::{sign, Req};
+use http::Req;
+
+/// The group `DsClient`'s methods take: this package's `MlsGroup` in the full build, the
+/// application's `ExternalGroup` in the light build (`mimi-attachments/lite`).
+#[cfg(feature = "mls")]
+pub(crate) type DsGroup = MlsGroup;
+/// The group `DsClient`'s methods take: this package's `MlsGroup` in the full build, the
+/// application's `ExternalGroup` in the light build (`mimi-attachments/lite`).
+#[cfg(not(feature = "mls"))]
+pub(crate) type DsGroup = ExternalGroup;
 
 /// Attachments whose ciphertext is at most this size go up in one request (`POST /v1/attachments`).
 pub const ONE_SHOT_UPLOAD_MAX: u64 = 4 << 20;
@@ -38,10 +56,12 @@ fn b64(b: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
-/// A client of one Delivery Service, acting for one `MlsClient`.
+/// A client of one Delivery Service, acting for one `MlsClient` (full build) or for the members
+/// of the application's own MLS stack (`ExternalGroup`, light build).
 #[wasm_bindgen]
 pub struct DsClient {
     base: String,
+    #[cfg(feature = "mls")]
     h: ClientHandle,
     auth: identity::ClientAuth,
 }
@@ -52,6 +72,7 @@ impl DsClient {
     /// the page's own origin), acting for `client`. `options.authToken`: the bearer token your
     /// login issued for this client (sent on the key-package, Welcome and group-registration
     /// routes); `options.devLogin: true`: fetch one from a DS in development mode instead.
+    #[cfg(feature = "mls")]
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(js_name = baseUrl)] base_url: String,
@@ -62,6 +83,20 @@ impl DsClient {
         DsClient { base: base_url.trim_end_matches('/').to_string(), h: client.0.clone(), auth }
     }
 
+    /// A client of the Delivery Service at `baseUrl` for groups of the application's own MLS
+    /// stack (`ExternalGroup`, whose `sign` callback signs every group request).
+    /// `options.authToken`: the bearer token your login issued (sent when registering a group);
+    /// `options.devLogin: true`: fetch one from a DS in development mode instead.
+    #[cfg(not(feature = "mls"))]
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(js_name = baseUrl)] base_url: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ authToken?: string; devLogin?: boolean }")] options: JsValue,
+    ) -> DsClient {
+        let auth = identity::ClientAuth::from_options(&options);
+        DsClient { base: base_url.trim_end_matches('/').to_string(), auth }
+    }
+
     /// Replaces the bearer token (e.g. after your login refreshed it).
     #[wasm_bindgen(js_name = setAuthToken)]
     pub fn set_auth_token(&self, token: Option<String>) {
@@ -70,16 +105,21 @@ impl DsClient {
 }
 
 impl DsClient {
-    fn gid(g: &MlsGroup) -> String {
-        b64(g.group().group_id())
+    #[cfg(feature = "mls")]
+    fn gid(g: &Member) -> String {
+        b64(&g.group_id())
     }
 
-    fn signed(g: &MlsGroup, method: &'static str, path: String, body_hash: [u8; 32]) -> Result<Req, Error> {
-        let auth = sign(&g.group(), method, &path, body_hash)?;
-        Ok(Req::new(method, path).header(AUTH_HEADER, auth))
+    fn signed(g: &Member, method: &'static str, path: String, body_hash: [u8; 32]) -> Result<Req, Error> {
+        Ok(Req::new(method, path).signed_by(g, body_hash))
     }
 
     fn clone_handle(&self) -> DsClient {
-        DsClient { base: self.base.clone(), h: self.h.clone(), auth: self.auth.clone() }
+        DsClient {
+            base: self.base.clone(),
+            #[cfg(feature = "mls")]
+            h: self.h.clone(),
+            auth: self.auth.clone(),
+        }
     }
 }

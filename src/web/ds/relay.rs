@@ -19,14 +19,8 @@ use crate::Error;
 
 impl DsClient {
     pub(super) async fn post_handshake(&self, g: &MlsGroup, update: &mls::Outgoing) -> Result<(), Error> {
-        let mut body = update.commit.clone();
-        body.extend_from_slice(update.group_info.as_deref().unwrap_or_default());
-        if let Some(w) = &update.welcome {
-            body.extend_from_slice(w);
-        }
-        let path = format!("/v1/groups/{}/handshake", Self::gid(g));
-        self.send(None, || Ok(Req::new("POST", path.clone()).body(bytes(&body)))).await?;
-        Ok(())
+        let gid = g.group().group_id().to_vec();
+        self.post_handshake_bytes(&gid, &update.commit, update.group_info.as_deref(), update.welcome.as_deref()).await
     }
 }
 
@@ -146,8 +140,8 @@ impl DsClient {
             g.handle().save().await?;
             let body = bytes(&msg);
             let hash = sha256(&body).await?;
-            let path = format!("/v1/groups/{}/messages", Self::gid(&g));
-            this.send(None, || Ok(Self::signed(&g, "POST", path.clone(), hash)?.body(body.clone()))).await?;
+            let path = format!("/v1/groups/{}/messages", Self::gid(&g.member()));
+            this.send(None, || Ok(Self::signed(&g.member(), "POST", path.clone(), hash)?.body(body.clone()))).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -170,8 +164,8 @@ impl DsClient {
             let after = opt_whole(&get_opt(&options, "after"), MAX_SAFE, "after")?.unwrap_or(0);
             let wait = opt_whole(&get_opt(&options, "waitSecs"), MAX_SAFE, "waitSecs")?.unwrap_or(0);
             let signal = get_opt(&options, "signal").dyn_into::<AbortSignal>().ok();
-            let path = format!("/v1/groups/{}/messages?after={after}&wait_secs={wait}", Self::gid(&g));
-            let resp = this.send(signal.as_ref(), || Self::signed(&g, "GET", path.clone(), empty_body_hash())).await?;
+            let path = format!("/v1/groups/{}/messages?after={after}&wait_secs={wait}", Self::gid(&g.member()));
+            let resp = this.send(signal.as_ref(), || Self::signed(&g.member(), "GET", path.clone(), empty_body_hash())).await?;
             let v = json_of(resp).await?;
             let next = get_opt(&v, "next").as_f64().unwrap_or(after as f64);
             let events = Array::new();
@@ -211,8 +205,8 @@ impl DsClient {
         let this = self.clone_handle();
         let g = group.share();
         promise(async move {
-            let path = format!("/v1/groups/{}/quota", Self::gid(&g));
-            json_of(this.send(None, || Self::signed(&g, "GET", path.clone(), empty_body_hash())).await?).await
+            let path = format!("/v1/groups/{}/quota", Self::gid(&g.member()));
+            json_of(this.send(None, || Self::signed(&g.member(), "GET", path.clone(), empty_body_hash())).await?).await
         })
     }
 }

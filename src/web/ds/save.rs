@@ -12,10 +12,9 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::super::attachment::AttachmentRef;
 use super::super::error::{describe, js_error};
-use super::super::group::MlsGroup;
 use super::super::io::Options;
 use super::super::pipeline::decrypt_stream;
-use super::DsClient;
+use super::{DsClient, DsGroup};
 use crate::Error;
 
 /// The writable's method `name`, or `InvalidArgument` when it is not a `WritableStream`.
@@ -109,14 +108,14 @@ impl DsClient {
     #[wasm_bindgen(js_name = downloadTo, unchecked_return_type = "Promise<void>")]
     pub fn download_to(
         &self,
-        group: &MlsGroup,
+        group: &DsGroup,
         reference: &AttachmentRef,
         #[wasm_bindgen(unchecked_param_type = "WritableStream<Uint8Array>")] writable: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "DecryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
-        let g = group.share();
+        let g = group.member();
         let r = AttachmentRef::new(reference.core().clone());
         future_to_promise(async move {
             let stream = match Options::from_js(&options) {

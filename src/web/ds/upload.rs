@@ -1,19 +1,19 @@
 //! Uploading an attachment: one request up to `ONE_SHOT_UPLOAD_MAX`, else resumable in
 //! `UPLOAD_PART` parts (resuming from the server's offset after failures and after a reload).
 
-use js_sys::{Array, Object, Promise, Uint8Array};
+use js_sys::{Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
 use super::super::attachment::{start_attachment, AttachmentRef, OutgoingAttachment};
-use super::super::group::MlsGroup;
+use super::super::member::Member;
+use super::DsGroup;
 use super::super::io::{Accumulator, Options};
 use super::super::js::{bytes, get_opt, promise, set};
-use super::super::store::{idb, idb_delete, idb_get, idb_keys, idb_put};
+use super::super::store::{idb, idb_delete, idb_put};
 use super::http::*;
 use super::{DsClient, ONE_SHOT_UPLOAD_MAX, RETRIES, UPLOAD_PART};
-use crate::auth::{empty_body_hash, AUTH_HEADER};
+use crate::auth::empty_body_hash;
 use crate::wire::upload_request_prefix;
 use crate::Error;
 
@@ -21,7 +21,7 @@ impl DsClient {
     pub(super) async fn upload(
         &self,
         out: &OutgoingAttachment,
-        g: &MlsGroup,
+        g: &Member,
         opts: &Options,
     ) -> Result<Vec<u8>, Error> {
         let total = out.ciphertext_size_u64()?;
@@ -30,7 +30,7 @@ impl DsClient {
             let mut acc = Accumulator::new(&out.stream_from(0, opts)?.into())?;
             acc.fill(total as usize).await?;
             let ct = acc.take(total as usize);
-            let head = upload_request_prefix(g.group().group_id(), total as usize)?;
+            let head = upload_request_prefix(&g.group_id(), total as usize)?;
             let body = Uint8Array::new_with_length(head.len() as u32 + ct.length());
             body.set(&bytes(&head), 0);
             body.set(&ct, head.len() as u32);
@@ -75,7 +75,7 @@ impl DsClient {
     /// Best effort `DELETE` of a resumable upload (frees its quota). Right after an aborted
     /// `PATCH` the server may still be reading that request and answers 409 `Conflict` until it
     /// notices the closed connection: retry for a few seconds then.
-    async fn cancel_at_ds(&self, g: &MlsGroup, location: &str) {
+    pub(super) async fn cancel_at_ds(&self, g: &Member, location: &str) {
         for i in 0..8 {
             match self.send(None, || Self::signed(g, "DELETE", location.to_string(), empty_body_hash())).await {
                 Err(Error::Ds { status: 409, .. }) => sleep(100 << i.min(4)).await,
@@ -87,7 +87,7 @@ impl DsClient {
     pub(super) async fn upload_parts(
         &self,
         out: &OutgoingAttachment,
-        g: &MlsGroup,
+        g: &Member,
         opts: &Options,
         location: &str,
         total: u64,
@@ -115,9 +115,8 @@ impl DsClient {
                 }
             };
             let len = u64::from(part.length());
-            let auth = sign(&g.group(), "PATCH", location, hash)?;
             let req = Req::new("PATCH", location.to_string())
-                .header(AUTH_HEADER, auth)
+                .signed_by(g, hash)
                 .header("Upload-Offset", offset.to_string())
                 .header("Content-Type", "application/partial-upload")
                 .body(blob_body(&part)?);
@@ -160,7 +159,7 @@ impl DsClient {
     /// `HEAD` of a resumable upload: the server's `Upload-Offset`.
     pub(super) async fn server_offset(
         &self,
-        g: &MlsGroup,
+        g: &Member,
         location: &str,
         total: u64,
         signal: Option<&AbortSignal>,
@@ -179,8 +178,13 @@ impl DsClient {
         Ok(server)
     }
 
+    /// The IndexedDB key prefix of this client's resume records (a persisting `MlsClient`'s;
+    /// none in the light build, whose uploads resume after network errors, not after a reload).
     pub(super) fn upload_prefix(&self) -> Option<String> {
-        self.h.store_name().map(|n| format!("upload:{n}:"))
+        #[cfg(feature = "mls")]
+        return self.h.store_name().map(|n| format!("upload:{n}:"));
+        #[cfg(not(feature = "mls"))]
+        None
     }
 
     /// Persists what resuming this upload after a reload needs (keys, upload URL, the File), for
@@ -213,100 +217,19 @@ impl DsClient {
     #[wasm_bindgen(js_name = sendAttachment, unchecked_return_type = "Promise<AttachmentRef>")]
     pub fn send_attachment(
         &self,
-        group: &MlsGroup,
+        group: &DsGroup,
         file: web_sys::Blob,
         #[wasm_bindgen(unchecked_optional_param_type = "EncryptOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or_default();
         let this = self.clone_handle();
-        let g = group.share();
+        let g = group.member();
         promise(async move {
             let opts = Options::from_js(&options)?;
-            let out = start_attachment(g.shared(), file, &opts).await?;
+            let out = start_attachment(g.clone(), file, &opts).await?;
             let token = this.upload(&out, &g, &opts).await?;
-            Ok(out.pending().complete(&g.group(), &token).map(AttachmentRef::new)?)
-        })
-    }
-}
-
-#[wasm_bindgen]
-impl DsClient {
-    /// Uploads that a persisting client started and did not finish (for example when the page
-    /// was closed): `[{id, name, size, groupId}]`. Resume them with `resumeUpload`.
-    #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<{ id: string; name?: string; size: number; groupId: Uint8Array }[]>")]
-    pub fn pending_uploads(&self) -> Promise {
-        let prefix = self.upload_prefix();
-        promise(async move {
-            let out = Array::new();
-            let Some(prefix) = prefix else { return Ok(out) };
-            for k in Array::from(&idb(idb_keys()).await?).iter() {
-                let Some(key) = k.as_string().filter(|k| k.starts_with(&prefix)) else { continue };
-                let rec = idb(idb_get(&key)).await?;
-                let o = Object::new();
-                set(&o, "id", key.as_str());
-                set(&o, "name", get_opt(&rec, "name"));
-                set(&o, "size", get_opt(&get_opt(&rec, "file"), "size"));
-                set(&o, "groupId", get_opt(&rec, "groupId"));
-                out.push(&o);
-            }
-            Ok(out)
-        })
-    }
-
-    /// Resumes a pending upload (from `pendingUploads`) from the server's offset and resolves to
-    /// the reference, as `sendAttachment` does. `WrongEpoch` if the group has moved to another
-    /// epoch since the upload started (the keys belong to that epoch: send the file again).
-    #[wasm_bindgen(js_name = resumeUpload, unchecked_return_type = "Promise<AttachmentRef>")]
-    pub fn resume_upload(
-        &self,
-        group: &MlsGroup,
-        id: String,
-        #[wasm_bindgen(unchecked_optional_param_type = "StreamOptions")] options: Option<JsValue>,
-    ) -> Promise {
-        let options = options.unwrap_or_default();
-        let this = self.clone_handle();
-        let g = group.share();
-        promise(async move {
-            let opts = Options::from_js(&options)?;
-            let rec = idb(idb_get(&id)).await?;
-            if rec.is_undefined() {
-                return Err(Error::InvalidArgument("no such pending upload".into()));
-            }
-            let state = get_opt(&rec, "state")
-                .dyn_into::<Uint8Array>()
-                .map_err(|_| Error::Codec("bad upload record".into()))?;
-            let file = get_opt(&rec, "file")
-                .dyn_into::<web_sys::Blob>()
-                .map_err(|_| Error::Codec("bad upload record".into()))?;
-            let location =
-                get_opt(&rec, "location").as_string().ok_or_else(|| Error::Codec("bad upload record".into()))?;
-            let pending = crate::attachment::PendingAttachment::from_bytes(&zeroize::Zeroizing::new(state.to_vec()))?;
-            if pending.group_id() != g.group().group_id() {
-                return Err(Error::WrongGroup);
-            }
-            let out = OutgoingAttachment::new(g.shared(), pending, file);
-            let total = out.ciphertext_size_u64()?;
-            let r = this.upload_parts(&out, &g, &opts, &location, total, true).await;
-            if !matches!(r, Err(Error::Network(_)) | Err(Error::Aborted)) {
-                let _ = idb(idb_delete(&id)).await;
-            }
-            Ok(out.pending().complete(&g.group(), &r?).map(AttachmentRef::new)?)
-        })
-    }
-
-    /// Abandons a pending upload: cancels it at the Delivery Service (freeing the quota) and
-    /// forgets it.
-    #[wasm_bindgen(js_name = discardUpload, unchecked_return_type = "Promise<void>")]
-    pub fn discard_upload(&self, group: &MlsGroup, id: String) -> Promise {
-        let this = self.clone_handle();
-        let g = group.share();
-        promise(async move {
-            let rec = idb(idb_get(&id)).await?;
-            if let Some(location) = get_opt(&rec, "location").as_string() {
-                this.cancel_at_ds(&g, &location).await;
-            }
-            idb(idb_delete(&id)).await?;
-            Ok(JsValue::UNDEFINED)
+            let at = g.position();
+            Ok(out.pending().complete_in(&at.group_id, at.epoch, &token).map(AttachmentRef::new)?)
         })
     }
 }

@@ -3,6 +3,8 @@
 import { AttachmentRef, MlsClient, supportedCipherSuites } from "mimi-attachments";
 // The streaming Service Worker's page side, a subpath export of the same package.
 import { AttachmentServer } from "mimi-attachments/serve";
+// The light entry point (no openmls), for apps with their own MLS stack.
+import * as lite from "mimi-attachments/lite";
 
 const out = document.getElementById("out");
 const log = (line) => {
@@ -54,6 +56,21 @@ async function main() {
   log(`chunked: ${big.length} B -> ${r2.ciphertextSize} B`);
   log(r2.contentType);
   assert(typeof AttachmentServer.register === "function", "mimi-attachments/serve resolves");
+
+  // The light build sends with keys from "its" MLS stack's exporter (here the full build's group
+  // stands in for that stack); the full build receives and decrypts.
+  assert(lite.MlsClient === undefined, "no MLS client in mimi-attachments/lite");
+  const xg = new lite.ExternalGroup({
+    groupId: group.groupId, epoch: group.epoch, ownLeafIndex: group.ownLeafIndex, cipherSuite: group.cipherSuite,
+    exportSecret: (label, context, length) => group.exportSecret(label, context, length),
+  });
+  const lout = await xg.encryptAttachment(new Blob([big]), { chunkSize: 65536 });
+  const lct = await lout.ciphertextToBlob();
+  const lref = lout.complete(crypto.getRandomValues(new Uint8Array(32)));
+  const received = group.receiveAttachment(lref.contentType(), group.ownLeafIndex, group.epoch);
+  const lback = new Uint8Array(await (await received.decryptToBlob(lct)).arrayBuffer());
+  assert(equalBytes(lback, big), "the full build decrypts the light build's attachment");
+  log(`light entry point: ${big.length} B -> ${lct.size} B, decrypted by the full build`);
   log("round trip ok");
   document.title = "ok";
 }
