@@ -45,31 +45,6 @@ export type GroupEvent =
   | { type: "commit"; senderLeafIndex?: number; epoch: number; added: string[]; removed: number[]; selfRemoved: boolean }
   | { type: "proposal"; senderLeafIndex?: number; epoch: number }
   | { type: "own"; epoch: number };
-export interface Progress { phase: "hash" | "encrypt" | "decrypt"; loaded: number; total?: number; }
-export interface StreamOptions {
-  onProgress?: (p: Progress) => void;
-  signal?: AbortSignal;
-  /** AEAD implementation: "auto" (WebCrypto for AES-GCM when available), "webcrypto" or "wasm". */
-  backend?: "auto" | "webcrypto" | "wasm";
-}
-export interface EncryptOptions extends StreamOptions {
-  /** Plaintext bytes per chunk (1024..16 MiB, default 256 KiB). */
-  chunkSize?: number;
-  /** The draft's one-shot form instead of chunked (files up to 64 MiB). */
-  oneShot?: boolean;
-}
-export interface CiphertextOptions extends StreamOptions {
-  /** First ciphertext byte to produce, to resume an upload. */
-  offset?: number;
-}
-export interface CiphertextBlobOptions extends CiphertextOptions {
-  /** MIME type of the Blob that `ciphertextToBlob` returns. */
-  type?: string;
-}
-export interface DecryptOptions extends StreamOptions {
-  /** MIME type of the Blob that `decryptToBlob` returns. */
-  type?: string;
-}
 "#;
 
 pub(crate) fn text(b: &[u8]) -> String {

@@ -13,6 +13,35 @@ use super::error::describe;
 use super::js::{get_opt as get, opt_whole, MAX_SAFE};
 use crate::Error;
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_OPTIONS: &'static str = r#"
+export interface Progress { phase: "hash" | "encrypt" | "decrypt"; loaded: number; total?: number; }
+export interface StreamOptions {
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** AEAD implementation: "auto" (WebCrypto for AES-GCM when available), "webcrypto" or "wasm". */
+  backend?: "auto" | "webcrypto" | "wasm";
+}
+export interface EncryptOptions extends StreamOptions {
+  /** Plaintext bytes per chunk (1024..16 MiB, default 256 KiB). */
+  chunkSize?: number;
+  /** The draft's one-shot form instead of chunked (files up to 64 MiB). */
+  oneShot?: boolean;
+}
+export interface CiphertextOptions extends StreamOptions {
+  /** First ciphertext byte to produce, to resume an upload. */
+  offset?: number;
+}
+export interface CiphertextBlobOptions extends CiphertextOptions {
+  /** MIME type of the Blob that `ciphertextToBlob` returns. */
+  type?: string;
+}
+export interface DecryptOptions extends StreamOptions {
+  /** MIME type of the Blob that `decryptToBlob` returns. */
+  type?: string;
+}
+"#;
+
 /// The options every streaming call takes (`EncryptOptions` / `DecryptOptions` in TypeScript).
 #[derive(Clone, Default)]
 pub struct Options {

@@ -23,6 +23,8 @@ declare const bobsGroup: import("mimi-attachments").MlsGroup;
 /** "Using your own MLS stack": the app's ts-mls group state and suite implementation. */
 declare const state: import("ts-mls").ClientState;
 declare const impl: import("ts-mls").CiphersuiteImpl;
+/** The ts-mls member's leaf signature private key (from its key package's private part). */
+declare const signaturePrivateKey: Uint8Array;
 declare const plaintext: Uint8Array;
 declare const ciphertext: Uint8Array;
 declare const contentType: string;

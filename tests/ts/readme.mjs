@@ -29,7 +29,7 @@ for (const [i, b] of blocks.entries()) {
 }
 await writeFile(join(out, "tsconfig.json"), JSON.stringify({
   extends: "../tsconfig.json",
-  compilerOptions: { noUnusedLocals: false, baseUrl: ".", paths: { "mimi-attachments": ["../../../pkg/mimi_attachments"], "mimi-attachments/serve": ["../../../pkg/serve"] } },
+  compilerOptions: { noUnusedLocals: false, baseUrl: ".", paths: { "mimi-attachments": ["../../../pkg/mimi_attachments"], "mimi-attachments/serve": ["../../../pkg/serve"], "mimi-attachments/lite": ["../../../pkg/lite/mimi_attachments_lite"] } },
   files: ["../readme-app.d.ts", ...files],
 }, null, 2));
 
