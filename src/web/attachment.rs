@@ -40,6 +40,12 @@ pub(crate) async fn start_attachment(
     Ok(OutgoingAttachment { g, pending, file })
 }
 
+/// `encryptAttachment` of `MlsGroup` and `ExternalGroup`: `start_attachment` as a Promise.
+pub(crate) fn encrypt_attachment(member: Member, file: Blob, options: Option<JsValue>) -> Promise {
+    let options = options.unwrap_or_default();
+    promise(async move { start_attachment(member, file, &Options::from_js(&options)?).await })
+}
+
 /// An attachment being sent: hashed and keyed; its ciphertext is produced on demand.
 #[wasm_bindgen]
 pub struct OutgoingAttachment {

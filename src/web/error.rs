@@ -66,8 +66,7 @@ pub(crate) fn describe(v: &JsValue) -> String {
     if let Some(e) = v.dyn_ref::<js_sys::Error>() {
         return format!("{}: {}", String::from(e.name()), String::from(e.message()));
     }
-    // JS's `String(v)`, not `{v:?}`: JsValue's Debug formats numbers with Rust's float
-    // formatting (~15 KB of the module).
+    // JS's `String(v)` (what the page would print), not JsValue's Debug form.
     v.as_string().unwrap_or_else(|| {
         js_sys::Reflect::get(&js_sys::global(), &"String".into())
             .ok()

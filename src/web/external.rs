@@ -12,9 +12,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 use zeroize::Zeroizing;
 
-use super::attachment::{start_attachment, AttachmentRef};
+use super::attachment::{encrypt_attachment, AttachmentRef};
 use super::error::{describe, js_error, JsResult};
-use super::io::Options;
 use super::js::{get_opt, promise, whole, MAX_SAFE};
 use super::member::Member;
 use crate::attachment::{AttachmentRef as CoreRef, Position};
@@ -168,9 +167,7 @@ impl ExternalGroup {
         file: Blob,
         #[wasm_bindgen(unchecked_optional_param_type = "EncryptOptions")] options: Option<JsValue>,
     ) -> Promise {
-        let options = options.unwrap_or_default();
-        let m = self.member();
-        promise(async move { start_attachment(m, file, &Options::from_js(&options)?).await })
+        encrypt_attachment(self.member(), file, options)
     }
 
     /// The keys of an attachment referenced by `contentType` in an application message of

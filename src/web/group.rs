@@ -8,10 +8,9 @@ use js_sys::{Array, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
-use super::attachment::{start_attachment, AttachmentRef};
+use super::attachment::{encrypt_attachment, AttachmentRef};
 use super::client::text;
 use super::error::{js_error, JsResult};
-use super::io::Options;
 use super::js::{bytes, promise, set, whole, MAX_SAFE};
 use super::member::Member;
 use super::store::ClientHandle;
@@ -214,9 +213,7 @@ impl MlsGroup {
         file: Blob,
         #[wasm_bindgen(unchecked_optional_param_type = "EncryptOptions")] options: Option<JsValue>,
     ) -> Promise {
-        let options = options.unwrap_or_default();
-        let g = self.member();
-        promise(async move { start_attachment(g, file, &Options::from_js(&options)?).await })
+        encrypt_attachment(self.member(), file, options)
     }
 
     /// Derives the keys of an attachment referenced by `contentType` in an application message

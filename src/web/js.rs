@@ -56,9 +56,7 @@ pub(crate) fn whole(v: f64, max: u64, what: &str) -> Result<u64, Error> {
     if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= max as f64 {
         Ok(v as u64)
     } else {
-        // JS's own number formatting: Rust's float formatting would add ~15 KB to the module.
-        let got = String::from(js_sys::Number::from(v).to_string(10).unwrap_or_else(|_| "NaN".into()));
-        Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}, got {got}")))
+        Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}, got {v}")))
     }
 }
 

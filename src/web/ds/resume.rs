@@ -74,7 +74,7 @@ impl DsClient {
                 let _ = idb(idb_delete(&id)).await;
             }
             let at = g.position();
-            Ok(out.pending().complete_in(&at.group_id, at.epoch, &r?).map(AttachmentRef::new)?)
+            out.pending().complete_in(&at.group_id, at.epoch, &r?).map(AttachmentRef::new)
         })
     }
 

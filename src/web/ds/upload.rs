@@ -229,7 +229,7 @@ impl DsClient {
             let out = start_attachment(g.clone(), file, &opts).await?;
             let token = this.upload(&out, &g, &opts).await?;
             let at = g.position();
-            Ok(out.pending().complete_in(&at.group_id, at.epoch, &token).map(AttachmentRef::new)?)
+            out.pending().complete_in(&at.group_id, at.epoch, &token).map(AttachmentRef::new)
         })
     }
 }
