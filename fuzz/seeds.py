@@ -143,7 +143,7 @@ def stored_state():
         write("stored_state", "attachment_ref_suite%d" % s, ref)
     # ClientState: version, identity, suite, signature_public_key, signature_scheme, groups, entries.
     entries = vl(vl(b"key") + vl(b"{}"))
-    state = struct.pack(">H", 1) + vl(b"alice") + struct.pack(">H", 1) + vl(b"\x55" * 32) + struct.pack(">H", 0x0807)
+    state = struct.pack(">H", 2) + vl(b"alice") + struct.pack(">H", 1) + vl(b"\x55" * 32) + struct.pack(">H", 0x0807)
     write("stored_state", "client_state_no_key", state + vl(vl(b"g1")) + entries)
     # seed-client_state_suite1, seed-client_state_suite{1,2}_group are real `Client::export_state`
     # outputs (a fresh client, then after `create_group`; throwaway keys), written once by a

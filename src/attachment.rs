@@ -19,9 +19,9 @@ use crate::error::{Error, Result};
 use crate::format::{ChunkSize, Format};
 #[cfg(feature = "mls")]
 use crate::mls::Group;
+use crate::reference::ExternalBody;
 #[cfg(feature = "mls")]
 use crate::reference::ExternalBodyIn;
-use crate::reference::ExternalBody;
 use crate::schedule::AttachmentKeys;
 use crate::stream::Decryptor;
 use crate::suite::CipherSuite;
@@ -56,7 +56,8 @@ impl PendingAttachment {
     pub fn new(group: &Group, attachment_hash: &[u8], size: u64, format: Format) -> Result<Self> {
         format.check_plaintext_len(size)?;
         let (nonce, keys) = group.attachment_keys_for_sending(attachment_hash)?;
-        let at = Position { group_id: group.group_id().to_vec(), epoch: group.epoch(), leaf_index: group.own_leaf_index() };
+        let at =
+            Position { group_id: group.group_id().to_vec(), epoch: group.epoch(), leaf_index: group.own_leaf_index() };
         Self::with_keys(at, keys, nonce, attachment_hash, size, format)
     }
 
@@ -271,7 +272,11 @@ impl AttachmentRef {
     /// group, the message's epoch and the sender's leaf index.
     pub fn with_keys(body: ExternalBody, keys: AttachmentKeys, from: Position) -> Result<Self> {
         if body.nonce.len() != keys.suite().nh() || body.hash.len() != keys.suite().nh() {
-            return Err(Error::InvalidLength { what: "attachment_hash", expected: keys.suite().nh(), got: body.hash.len() });
+            return Err(Error::InvalidLength {
+                what: "attachment_hash",
+                expected: keys.suite().nh(),
+                got: body.hash.len(),
+            });
         }
         Ok(Self {
             keys,
@@ -291,7 +296,8 @@ impl AttachmentRef {
     /// reference (secret) must be handed to them in an end-to-end encrypted message of that group.
     #[cfg(feature = "mls")]
     pub fn rebind(&self, token: &[u8], group: &Group) -> Result<AttachmentRef> {
-        let to = Position { group_id: group.group_id().to_vec(), epoch: group.epoch(), leaf_index: group.own_leaf_index() };
+        let to =
+            Position { group_id: group.group_id().to_vec(), epoch: group.epoch(), leaf_index: group.own_leaf_index() };
         self.rebind_to(token, to)
     }
 

@@ -11,7 +11,6 @@ use std::rc::Rc;
 
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
-use openmls_memory_storage::MemoryStorage;
 use openmls_traits::OpenMlsProvider;
 use tls_codec::{TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
 
@@ -20,22 +19,24 @@ use crate::schedule::{attachment_hash, random_nonce, AttachmentKeys};
 use crate::suite::CipherSuite;
 
 mod crypto;
+mod store;
 pub use crypto::{SignatureKeys, SuiteCrypto};
+pub use store::{Store, StoreError};
 
 /// The package's crypto for suites 1-3 ([`SuiteCrypto`]) with an in-memory store whose contents
 /// can be exported.
 #[derive(Default)]
 pub struct Provider {
     crypto: SuiteCrypto,
-    storage: MemoryStorage,
+    storage: Store,
 }
 
 impl OpenMlsProvider for Provider {
     type CryptoProvider = SuiteCrypto;
     type RandProvider = SuiteCrypto;
-    type StorageProvider = MemoryStorage;
+    type StorageProvider = Store;
 
-    fn storage(&self) -> &MemoryStorage {
+    fn storage(&self) -> &Store {
         &self.storage
     }
     fn crypto(&self) -> &SuiteCrypto {
@@ -151,7 +152,9 @@ struct StoreEntry {
     value: VLBytes,
 }
 
-const STATE_VERSION: u16 = 1;
+/// 2: the store's entries are postcard/MessagePack (`mls/store.rs`); 1 (JSON, openmls_memory_storage)
+/// is refused with `Codec`.
+const STATE_VERSION: u16 = 2;
 
 impl Client {
     /// A new client with a basic credential `identity` and a fresh signature key for `suite`.
@@ -277,10 +280,16 @@ impl Client {
 
     /// The client's whole state (secret: signature key, group secrets) as bytes.
     pub fn export_state(&self) -> Result<Vec<u8>> {
-        let values = self.0.provider.storage.values.read().map_err(|_| Error::Mls("store lock poisoned".into()))?;
-        let mut entries: Vec<StoreEntry> =
-            values.iter().map(|(k, v)| StoreEntry { key: k.clone().into(), value: v.clone().into() }).collect();
-        entries.sort_by(|a, b| a.key.as_slice().cmp(b.key.as_slice()));
+        // In key order (the store is ordered): the same state exports to the same bytes.
+        let entries: Vec<StoreEntry> = self
+            .0
+            .provider
+            .storage
+            .entries()
+            .map_err(mls_err)?
+            .into_iter()
+            .map(|(k, v)| StoreEntry { key: k.into(), value: v.into() })
+            .collect();
         let state = ClientState {
             version: STATE_VERSION,
             identity: self.0.identity.clone().into(),
@@ -301,17 +310,13 @@ impl Client {
         }
         let suite = CipherSuite::from_u16(state.suite)?;
         let scheme = SignatureScheme::try_from(state.signature_scheme).map_err(mls_err)?;
-        let provider = Provider::default();
-        {
-            let mut values = provider.storage.values.write().map_err(|_| Error::Mls("store lock poisoned".into()))?;
-            for e in state.entries {
-                values.insert(e.key.as_slice().to_vec(), e.value.as_slice().to_vec());
-            }
-        }
-        check_store(&provider.storage)?;
+        let storage = Store::from_entries(
+            state.entries.into_iter().map(|e| (e.key.as_slice().to_vec(), e.value.as_slice().to_vec())),
+        );
+        let provider = Provider { crypto: SuiteCrypto, storage };
         let signer = SignatureKeys::read(provider.storage(), state.signature_public_key.as_slice(), scheme)
             .ok_or_else(|| Error::Codec("the state holds no signature key".into()))?;
-        if signer.public() != state.signature_public_key.as_slice() {
+        if signer.public() != state.signature_public_key.as_slice() || signer.signature_scheme() != scheme {
             return Err(Error::Codec("the stored signature key pair is not the one the state names".into()));
         }
         let groups = state.groups.iter().map(|g| g.as_slice().to_vec()).collect();
@@ -323,66 +328,6 @@ impl Client {
             groups: core::cell::RefCell::new(groups),
         })))
     }
-}
-
-/// openmls' memory store `unwrap`s the JSON of some entries when it reads them (and the queued
-/// proposal behind each listed reference), so a corrupted or tampered state would panic — in wasm,
-/// abort the module — at `import_state` or `load_group`. Every such entry is decoded here, with
-/// its real type, before the state is accepted. (Found by the `stored_state` fuzz target.)
-fn check_store(storage: &MemoryStorage) -> Result<()> {
-    use openmls::group::{GroupContext, InterimTranscriptHash, QueuedProposal};
-    use openmls::messages::ConfirmationTag;
-    use openmls::prelude::hash_ref::ProposalRef;
-    use openmls::treesync::{LeafNode, TreeSync};
-    use serde::de::DeserializeOwned;
-    use serde_json::from_slice;
-
-    fn is<T: DeserializeOwned>(v: &[u8]) -> bool {
-        from_slice::<T>(v).is_ok()
-    }
-    fn list_of<T: DeserializeOwned>(v: &[u8]) -> Option<Vec<Vec<u8>>> {
-        let items: Vec<Vec<u8>> = from_slice(v).ok()?;
-        items.iter().all(|i| is::<T>(i)).then_some(items)
-    }
-    let values = storage.values.read().map_err(|_| Error::Mls("store lock poisoned".into()))?;
-    let corrupt = |what: &str| Error::Codec(format!("the client state has a corrupt {what} entry"));
-    for (k, v) in values.iter() {
-        let ok = if k.starts_with(b"SignatureKeyPair") {
-            is::<SignatureKeys>(v)
-        } else if k.starts_with(b"Tree") {
-            is::<TreeSync>(v)
-        } else if k.starts_with(b"GroupContext") {
-            is::<GroupContext>(v)
-        } else if k.starts_with(b"InterimTranscriptHash") {
-            is::<InterimTranscriptHash>(v)
-        } else if k.starts_with(b"ConfirmationTag") {
-            is::<ConfirmationTag>(v)
-        } else if k.starts_with(b"OwnLeafNodes") {
-            list_of::<LeafNode>(v).is_some()
-        } else if let Some(rest) = k.strip_prefix(b"ProposalQueueRefs".as_slice()) {
-            // Every listed reference must have its queued proposal.
-            let group_json = rest.get(..rest.len().saturating_sub(2)).unwrap_or_default();
-            let version = rest.get(rest.len().saturating_sub(2)..).unwrap_or_default();
-            match (from_slice::<GroupId>(group_json), list_of::<ProposalRef>(v)) {
-                (Ok(gid), Some(refs)) => refs.iter().all(|r| {
-                    let Ok(r) = from_slice::<ProposalRef>(r) else { return false };
-                    let Ok(key) = serde_json::to_vec(&(&gid, &r)) else { return false };
-                    let mut full = b"QueuedProposal".to_vec();
-                    full.extend_from_slice(&key);
-                    full.extend_from_slice(version);
-                    values.get(&full).is_some_and(|q| is::<QueuedProposal>(q))
-                }),
-                _ => false,
-            }
-        } else {
-            true
-        };
-        if !ok {
-            let label: String = k.iter().take_while(|b| b.is_ascii_alphabetic()).map(|&b| char::from(b)).collect();
-            return Err(corrupt(&label));
-        }
-    }
-    Ok(())
 }
 
 /// A group this client is a member of.

@@ -11,9 +11,10 @@
 //! 0.6 unwraps the JSON decoding of some entries (`SignatureKeyPair`, `Tree`, `GroupContext`,
 //! `InterimTranscriptHash`, `ConfirmationTag`, the `ProposalQueueRefs`/`OwnLeafNodes` lists, and a
 //! queued proposal missing for a listed ref), so `import_state`/`load_group` panic on a state
-//! whose such entry is not what openmls wrote (tests/fuzz_regressions.rs). `import_state` now
-//! validates them (`check_store`), so the target fuzzes them by default; `--no-default-features`
-//! restores the old filter, which skipped inputs changing one of those entries.
+//! whose such entry is not what openmls wrote (tests/fuzz_regressions.rs). `import_state` then
+//! validated them; since state version 2 the package has its own store (`src/mls/store.rs`, no
+//! `unwrap`), so the target fuzzes every entry by default; `--no-default-features` restores the
+//! old filter, which skips inputs changing one of those entries.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

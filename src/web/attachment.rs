@@ -8,18 +8,14 @@ use web_sys::Blob;
 use super::error::{js_error, JsResult};
 use super::io::Options;
 use super::js::promise;
+use super::member::Member;
 use super::pipeline::{decrypt_stream, decrypt_to_blob, encrypt_stream, encrypt_to_blob, hash_input};
 use crate::attachment::{AttachmentRef as CoreRef, PendingAttachment};
 use crate::format::{ChunkSize, Format};
-use super::member::Member;
 use crate::Error;
 
 /// Hashes `file`, draws the nonce and derives the keys in the group's current epoch.
-pub(crate) async fn start_attachment(
-    g: Member,
-    file: Blob,
-    opts: &Options,
-) -> Result<OutgoingAttachment, Error> {
+pub(crate) async fn start_attachment(g: Member, file: Blob, opts: &Options) -> Result<OutgoingAttachment, Error> {
     let format = if opts.one_shot {
         if opts.chunk_size.is_some() {
             return Err(Error::InvalidArgument("chunkSize and oneShot exclude each other".into()));

@@ -74,15 +74,19 @@ impl External {
 
     /// Draft §3.6 through the application's `MLS-Exporter`: `attachment_exporter_secret` for
     /// (`hash`, `sender`) in this epoch, then the keys with the reference's `nonce`.
-    pub(crate) async fn attachment_keys(&self, hash: &[u8], sender: u32, nonce: &[u8]) -> Result<AttachmentKeys, Error> {
+    pub(crate) async fn attachment_keys(
+        &self,
+        hash: &[u8],
+        sender: u32,
+        nonce: &[u8],
+    ) -> Result<AttachmentKeys, Error> {
         let nh = self.suite.nh();
         check_len("attachment_hash", nh, hash.len())?;
         let context = AttachmentContext::new(hash, sender).to_bytes()?;
         let args = js_sys::Array::of3(&EXPORTER_LABEL.into(), &Uint8Array::from(&context[..]), &(nh as u32).into());
         let out = call(&self.export_secret, &args, |e| Error::Mls(format!("exportSecret failed: {e}"))).await?;
-        let out = out
-            .dyn_into::<Uint8Array>()
-            .map_err(|_| Error::Mls("exportSecret must return a Uint8Array".into()))?;
+        let out =
+            out.dyn_into::<Uint8Array>().map_err(|_| Error::Mls("exportSecret must return a Uint8Array".into()))?;
         let secret = Zeroizing::new(out.to_vec());
         out.fill(0, 0, out.length());
         check_len("exportSecret output", nh, secret.len())?;
@@ -92,7 +96,9 @@ impl External {
     /// The raw signature of `content` by the application's `sign` callback.
     pub(crate) async fn sign(&self, content: &[u8]) -> Result<Vec<u8>, Error> {
         let f = self.sign.as_ref().ok_or_else(|| {
-            Error::InvalidArgument("this ExternalGroup has no sign callback: DsClient needs one to sign requests".into())
+            Error::InvalidArgument(
+                "this ExternalGroup has no sign callback: DsClient needs one to sign requests".into(),
+            )
         })?;
         let args = js_sys::Array::of1(&Uint8Array::from(content));
         let sig = call(f, &args, |e| Error::Signing(format!("sign failed: {e}"))).await?;

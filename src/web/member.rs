@@ -76,7 +76,12 @@ impl Member {
 
     /// The keys of a received attachment (`body` validated for the group's suite) sent by
     /// `sender` in a message of `epoch`, derived now (the group must be in that epoch).
-    pub(crate) async fn receiving_keys(&self, body: &ExternalBody, sender: u32, epoch: u64) -> Result<AttachmentKeys, Error> {
+    pub(crate) async fn receiving_keys(
+        &self,
+        body: &ExternalBody,
+        sender: u32,
+        epoch: u64,
+    ) -> Result<AttachmentKeys, Error> {
         match self {
             #[cfg(feature = "mls")]
             Member::Mls(g) => g.borrow().attachment_keys_for_receiving(&body.hash, &body.nonce, sender, epoch),

@@ -105,8 +105,8 @@ export function browserRss(profile) {
 }
 
 /** Starts the Delivery Service binary `bin` (`--dev-identity`, then `extra` flags) on a free loopback port with a
- *  throwaway data directory; resolves once `/v1/health` answers. `stop()` kills it and removes
- *  the directory. */
+ *  throwaway data directory (`dataDir`); resolves once `/v1/health` answers. `stop()` kills it
+ *  and removes the directory. */
 export async function startDs(bin, extra = []) {
   const { spawn } = await import("node:child_process");
   const net = await import("node:net");
@@ -115,5 +115,5 @@ export async function startDs(bin, extra = []) {
   const ds = spawn(bin, ["--listen", `127.0.0.1:${port}`, "--dev-identity", "--data-dir", data, ...extra], { stdio: "ignore" });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) { try { if ((await fetch(url + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }
-  return { url, stop: async () => { ds.kill("SIGKILL"); await rm(data, { recursive: true, force: true }); } };
+  return { url, dataDir: data, stop: async () => { ds.kill("SIGKILL"); await rm(data, { recursive: true, force: true }); } };
 }

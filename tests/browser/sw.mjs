@@ -66,6 +66,7 @@ const { base, page, engine, test, notApplicable, finish } = await startBrowserTe
 
 const ds = await startDs(dsBin, ["--max-file-bytes", "5GiB", "--group-quota-bytes", "12GiB"]);
 const url = ds.url;
+const data = ds.dataDir; // the DS's files: the test sources live there, and the tampering test edits a stored blob
 
 await page.goto(`${base}/tests/browser/sw.html`);
 await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 });

@@ -6,13 +6,13 @@ use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, Response};
 
 use super::super::attachment::AttachmentRef;
-use super::super::member::Member;
-use super::DsGroup;
 use super::super::io::Options;
 use super::super::js::promise;
 use super::super::js::{whole, MAX_SAFE};
+use super::super::member::Member;
 use super::super::pipeline::{collect_blob, decrypt_chunks, decrypt_stream};
 use super::http::*;
+use super::DsGroup;
 use super::{b64, DsClient};
 use crate::auth::{empty_body_hash, AUTH_TARGET_HEADER};
 use crate::format::RangePlan;

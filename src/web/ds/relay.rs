@@ -165,7 +165,9 @@ impl DsClient {
             let wait = opt_whole(&get_opt(&options, "waitSecs"), MAX_SAFE, "waitSecs")?.unwrap_or(0);
             let signal = get_opt(&options, "signal").dyn_into::<AbortSignal>().ok();
             let path = format!("/v1/groups/{}/messages?after={after}&wait_secs={wait}", Self::gid(&g.member()));
-            let resp = this.send(signal.as_ref(), || Self::signed(&g.member(), "GET", path.clone(), empty_body_hash())).await?;
+            let resp = this
+                .send(signal.as_ref(), || Self::signed(&g.member(), "GET", path.clone(), empty_body_hash()))
+                .await?;
             let v = json_of(resp).await?;
             let next = get_opt(&v, "next").as_f64().unwrap_or(after as f64);
             let events = Array::new();

@@ -6,24 +6,19 @@ use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
 use super::super::attachment::{start_attachment, AttachmentRef, OutgoingAttachment};
-use super::super::member::Member;
-use super::DsGroup;
 use super::super::io::{Accumulator, Options};
 use super::super::js::{bytes, get_opt, promise, set};
+use super::super::member::Member;
 use super::super::store::{idb, idb_delete, idb_put};
 use super::http::*;
+use super::DsGroup;
 use super::{DsClient, ONE_SHOT_UPLOAD_MAX, RETRIES, UPLOAD_PART};
 use crate::auth::empty_body_hash;
 use crate::wire::upload_request_prefix;
 use crate::Error;
 
 impl DsClient {
-    pub(super) async fn upload(
-        &self,
-        out: &OutgoingAttachment,
-        g: &Member,
-        opts: &Options,
-    ) -> Result<Vec<u8>, Error> {
+    pub(super) async fn upload(&self, out: &OutgoingAttachment, g: &Member, opts: &Options) -> Result<Vec<u8>, Error> {
         let total = out.ciphertext_size_u64()?;
         let signal = opts.signal();
         if total <= ONE_SHOT_UPLOAD_MAX {
