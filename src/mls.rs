@@ -306,7 +306,11 @@ impl Client {
     pub fn import_state(bytes: &[u8]) -> Result<Self> {
         let state = ClientState::tls_deserialize_exact(bytes)?;
         if state.version != STATE_VERSION {
-            return Err(Error::Codec(format!("unknown client state version {}", state.version)));
+            return Err(Error::Codec(format!(
+                "client state version {} (this package reads version {STATE_VERSION}; version 1 is the JSON store of \
+                 releases before 2026-12-07): delete it (MlsClient.deleteStored) and create the client again",
+                state.version
+            )));
         }
         let suite = CipherSuite::from_u16(state.suite)?;
         let scheme = SignatureScheme::try_from(state.signature_scheme).map_err(mls_err)?;
