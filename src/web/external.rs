@@ -35,7 +35,8 @@ export interface ExternalGroupInit {
   /** The group's cipher suite (1, 2 or 3). */
   cipherSuite: number;
   /** The stack's `MLS-Exporter(label, context, length)` in this epoch (RFC 9420 §8.5): its output
-   *  is secret; return exactly `length` bytes. */
+   *  is secret; return exactly `length` bytes, in a fresh array: the package zeroes it once the
+   *  keys are derived. */
   exportSecret(label: string, context: Uint8Array, length: number): Uint8Array | Promise<Uint8Array>;
   /** Signs `content` with this member's leaf signature private key, the raw signature of the
    *  group's scheme (Ed25519 for suites 1 and 3, ECDSA P-256 with SHA-256 for suite 2, as MLS

@@ -129,6 +129,31 @@ export const liteTests = {
     assertEq(await codeOf(() => new lite.DsClient("http://127.0.0.1:9", {}).downloadToBlob(xb, foreign)), "WrongGroup", "a reference of another group");
   },
 
+  /** The light build in a Worker (the app's MLS stack there): its ciphertext and content type
+   *  decrypt in the page with the same exporter; another exporter's keys do not. */
+  async lite_runs_in_a_worker() {
+    const seed = randomBytes(32), groupId = randomBytes(16), data = randomBytes(MiB + 5);
+    const w = new Worker(new URL("./lite-worker.mjs", import.meta.url), { type: "module" });
+    const r = await new Promise((resolve) => {
+      w.onmessage = (e) => resolve(e.data);
+      w.onerror = (e) => resolve({ ok: false, error: e.message });
+      w.postMessage({ groupId, epoch: 7, leaf: 3, seed, file: new Blob([data]) });
+    });
+    w.terminate();
+    assert(r.ok, `worker: ${r.error}`);
+    assertEq(r.global, "DedicatedWorkerGlobalScope", "ran in a dedicated worker");
+    const exporter = (s) => async (label, context, length) => {
+      const key = await crypto.subtle.importKey("raw", s, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+      return new Uint8Array(await crypto.subtle.sign("HMAC", key, new Uint8Array([...new TextEncoder().encode(label), ...context]))).slice(0, length);
+    };
+    const receiver = (s) => new lite.ExternalGroup({ groupId, epoch: 7, ownLeafIndex: 0, cipherSuite: 1, exportSecret: exporter(s) });
+    const ref = await receiver(seed).receiveAttachment(r.contentType, 3, 7);
+    assert(equal(await bytesOf(await ref.decryptToBlob(r.ciphertext)), data), "the page decrypts the worker's attachment");
+    const other = await receiver(randomBytes(32)).receiveAttachment(r.contentType, 3, 7);
+    assertEq(await codeOf(() => other.decryptToBlob(r.ciphertext)), "DecryptFailed", "another exporter's keys");
+    return { bytes: data.length };
+  },
+
   /** Progress, abort and saveTo in the light build. */
   async lite_progress_abort_and_save() {
     const { xa, xb } = await liteAliceAndBob();
