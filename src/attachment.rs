@@ -54,11 +54,8 @@ impl PendingAttachment {
     /// `attachment_hash`, in the group's current epoch, for `format` (checking the one-shot limit).
     #[cfg(feature = "mls")]
     pub fn new(group: &Group, attachment_hash: &[u8], size: u64, format: Format) -> Result<Self> {
-        format.check_plaintext_len(size)?;
         let (nonce, keys) = group.attachment_keys_for_sending(attachment_hash)?;
-        let at =
-            Position { group_id: group.group_id().to_vec(), epoch: group.epoch(), leaf_index: group.own_leaf_index() };
-        Self::with_keys(at, keys, nonce, attachment_hash, size, format)
+        Self::with_keys(group.position(), keys, nonce, attachment_hash, size, format)
     }
 
     /// A pending attachment whose keys the caller derived (an application with its own MLS
@@ -271,13 +268,8 @@ impl AttachmentRef {
     /// leaf, then `body.nonce`): `body` parsed and validated for the group's suite, `from` the
     /// group, the message's epoch and the sender's leaf index.
     pub fn with_keys(body: ExternalBody, keys: AttachmentKeys, from: Position) -> Result<Self> {
-        if body.nonce.len() != keys.suite().nh() || body.hash.len() != keys.suite().nh() {
-            return Err(Error::InvalidLength {
-                what: "attachment_hash",
-                expected: keys.suite().nh(),
-                got: body.hash.len(),
-            });
-        }
+        crate::error::check_len("attachment_hash", keys.suite().nh(), body.hash.len())?;
+        crate::error::check_len("nonce", keys.suite().nh(), body.nonce.len())?;
         Ok(Self {
             keys,
             nonce: body.nonce,
@@ -296,9 +288,7 @@ impl AttachmentRef {
     /// reference (secret) must be handed to them in an end-to-end encrypted message of that group.
     #[cfg(feature = "mls")]
     pub fn rebind(&self, token: &[u8], group: &Group) -> Result<AttachmentRef> {
-        let to =
-            Position { group_id: group.group_id().to_vec(), epoch: group.epoch(), leaf_index: group.own_leaf_index() };
-        self.rebind_to(token, to)
+        self.rebind_to(token, group.position())
     }
 
     /// [`AttachmentRef::rebind`] into a group held by another MLS stack, `to` its current epoch

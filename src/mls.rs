@@ -364,6 +364,15 @@ impl Group {
         self.group.own_leaf_index().u32()
     }
 
+    /// This member's place: the group id, the current epoch and its own leaf index.
+    pub fn position(&self) -> crate::attachment::Position {
+        crate::attachment::Position {
+            group_id: self.group_id().to_vec(),
+            epoch: self.epoch(),
+            leaf_index: self.own_leaf_index(),
+        }
+    }
+
     /// The group's cipher suite.
     pub fn suite(&self) -> Result<CipherSuite> {
         crate::schedule::suite_of_group(&self.group)

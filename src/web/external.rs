@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::attachment::{encrypt_attachment, AttachmentRef};
 use super::error::{describe, js_error, JsResult};
-use super::js::{get_opt, promise, whole, MAX_SAFE};
+use super::js::{get_opt, opt_bytes, promise, req_whole, whole, MAX_SAFE};
 use super::member::Member;
 use crate::attachment::{AttachmentRef as CoreRef, Position};
 use crate::error::check_len;
@@ -121,10 +121,7 @@ fn number_or_bigint(v: &JsValue, max: u64, what: &str) -> Result<u64, Error> {
             .filter(|n| *n <= max)
             .ok_or_else(|| Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}")));
     }
-    match v.as_f64() {
-        Some(n) => whole(n, max, what),
-        None => Err(Error::InvalidArgument(format!("{what} must be a number"))),
-    }
+    req_whole(v, max, what)
 }
 
 /// One epoch of a group held by the application's own MLS stack: attachments sent and received
@@ -205,22 +202,15 @@ impl ExternalGroup {
         if !init.is_object() {
             return Err(Error::InvalidArgument("ExternalGroup needs an init object".into()));
         }
-        let group_id = get_opt(init, "groupId")
-            .dyn_into::<Uint8Array>()
-            .map_err(|_| Error::InvalidArgument("groupId must be a Uint8Array".into()))?
-            .to_vec();
+        let group_id = opt_bytes(&get_opt(init, "groupId"), "groupId")?.unwrap_or_default();
         if group_id.is_empty() || group_id.len() > 255 {
             return Err(Error::InvalidArgument("groupId must be 1..=255 bytes".into()));
         }
         let epoch = number_or_bigint(&get_opt(init, "epoch"), MAX_SAFE, "epoch")?;
-        let leaf = get_opt(init, "ownLeafIndex")
-            .as_f64()
-            .ok_or_else(|| Error::InvalidArgument("ownLeafIndex must be a number".into()))?;
-        let leaf_index = whole(leaf, u64::from(u32::MAX), "ownLeafIndex")? as u32;
-        let cs = get_opt(init, "cipherSuite")
-            .as_f64()
-            .ok_or_else(|| Error::InvalidArgument("cipherSuite must be a number".into()))?;
-        let suite = CipherSuite::from_u16(whole(cs, u64::from(u16::MAX), "cipherSuite")? as u16)?;
+        let leaf_index = req_whole(&get_opt(init, "ownLeafIndex"), u64::from(u32::MAX), "ownLeafIndex")? as u32;
+        let suite = CipherSuite::from_u16(
+            req_whole(&get_opt(init, "cipherSuite"), u64::from(u16::MAX), "cipherSuite")? as u16,
+        )?;
         let export_secret = get_opt(init, "exportSecret")
             .dyn_into::<Function>()
             .map_err(|_| Error::InvalidArgument("exportSecret must be a function".into()))?;

@@ -70,6 +70,22 @@ pub(crate) fn opt_whole(v: &JsValue, max: u64, what: &str) -> Result<Option<u64>
     whole(n, max, what).map(Some)
 }
 
+/// [`opt_whole`] of a required JS value: `undefined` is `InvalidArgument` too.
+pub(crate) fn req_whole(v: &JsValue, max: u64, what: &str) -> Result<u64, Error> {
+    opt_whole(v, max, what)?.ok_or_else(|| Error::InvalidArgument(format!("{what} must be a number")))
+}
+
+/// The bytes of an optional `Uint8Array` JS value: `None` for `undefined` (and `null`),
+/// `InvalidArgument` for anything else that is not a `Uint8Array`.
+pub(crate) fn opt_bytes(v: &JsValue, what: &str) -> Result<Option<Vec<u8>>, Error> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.dyn_ref::<Uint8Array>()
+        .map(|a| Some(a.to_vec()))
+        .ok_or_else(|| Error::InvalidArgument(format!("{what} must be a Uint8Array")))
+}
+
 /// [`whole`] of an optional numeric argument that wasm-bindgen already made an `f64`.
 pub(crate) fn opt_whole_f64(v: Option<f64>, max: u64, what: &str) -> Result<Option<u64>, Error> {
     v.map(|n| whole(n, max, what)).transpose()

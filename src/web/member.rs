@@ -32,10 +32,7 @@ impl Member {
     pub(crate) fn position(&self) -> Position {
         match self {
             #[cfg(feature = "mls")]
-            Member::Mls(g) => {
-                let g = g.borrow();
-                Position { group_id: g.group_id().to_vec(), epoch: g.epoch(), leaf_index: g.own_leaf_index() }
-            }
+            Member::Mls(g) => g.borrow().position(),
             Member::External(x) => x.position(),
         }
     }
@@ -57,21 +54,18 @@ impl Member {
     /// A fresh reference nonce and the keys of an attachment hashing to `hash`, sent by this
     /// member in the current epoch; with the place they belong to.
     pub(crate) async fn sending_keys(&self, hash: &[u8]) -> Result<(Position, Vec<u8>, AttachmentKeys), Error> {
-        match self {
+        // No await between the place and the Mls keys: both of the same epoch.
+        let at = self.position();
+        let (nonce, keys) = match self {
             #[cfg(feature = "mls")]
-            Member::Mls(g) => {
-                let g = g.borrow();
-                let (nonce, keys) = g.attachment_keys_for_sending(hash)?;
-                let at = Position { group_id: g.group_id().to_vec(), epoch: g.epoch(), leaf_index: g.own_leaf_index() };
-                Ok((at, nonce, keys))
-            }
+            Member::Mls(g) => g.borrow().attachment_keys_for_sending(hash)?,
             Member::External(x) => {
-                let at = x.position();
                 let nonce = random_nonce(x.suite())?;
                 let keys = x.attachment_keys(hash, at.leaf_index, &nonce).await?;
-                Ok((at, nonce, keys))
+                (nonce, keys)
             }
-        }
+        };
+        Ok((at, nonce, keys))
     }
 
     /// The keys of a received attachment (`body` validated for the group's suite) sent by

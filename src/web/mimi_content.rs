@@ -11,7 +11,6 @@
 
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use web_sys::Blob;
 use zeroize::Zeroize;
 
@@ -20,7 +19,7 @@ use super::error::{describe, js_error, JsResult};
 #[cfg(feature = "mls")]
 use super::group::MlsGroup;
 use super::io::{Accumulator, Options};
-use super::js::promise;
+use super::js::{opt_bytes, promise};
 #[cfg(feature = "mls")]
 use crate::content::mapping::attachment_from_part;
 use crate::content::mapping::{attachment_to_part, PartReference};
@@ -71,12 +70,7 @@ fn js_u64(v: &JsValue, what: &str, max: f64) -> Result<u64, Error> {
 }
 
 fn js_bytes(v: &JsValue, what: &str) -> Result<Vec<u8>, Error> {
-    if v.is_undefined() {
-        return Ok(Vec::new());
-    }
-    v.dyn_ref::<Uint8Array>()
-        .map(Uint8Array::to_vec)
-        .ok_or_else(|| Error::InvalidArgument(format!("{what} must be a Uint8Array")))
+    Ok(opt_bytes(v, what)?.unwrap_or_default())
 }
 
 fn js_text(v: &JsValue, what: &str, required: bool) -> Result<String, Error> {

@@ -29,11 +29,11 @@ impl DsClient {
         r.core().check_group_id(&g.group_id())?;
         let path = format!("/v1/attachments/{}", b64(&r.core().token));
         self.send(signal, || {
-            let req = Self::signed(g, "GET", path.clone(), empty_body_hash())?;
-            Ok(match range {
+            let req = Self::signed(g, "GET", path.clone(), empty_body_hash());
+            match range {
                 Some((a, b)) => req.header("Range", format!("bytes={a}-{}", b.saturating_sub(1))),
                 None => req,
-            })
+            }
         })
         .await
     }
@@ -167,11 +167,11 @@ impl DsClient {
             let path = format!("/v1/attachments/{}/copy", b64(&r.token));
             let resp = this
                 .send(None, || {
-                    Ok(Self::signed(&from, "POST", path.clone(), empty_body_hash())?.signed_header(
+                    Self::signed(&from, "POST", path.clone(), empty_body_hash()).signed_header(
                         AUTH_TARGET_HEADER,
                         &to,
                         empty_body_hash(),
-                    ))
+                    )
                 })
                 .await?;
             let token = token_of(resp).await?;

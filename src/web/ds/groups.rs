@@ -3,11 +3,10 @@
 //! Delivery Service learns the roster from the GroupInfo and from each commit (a PublicMessage),
 //! and checks every signed request against it.
 
-use js_sys::{Promise, Uint8Array};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
-use super::super::js::{bytes, get_opt, promise};
+use super::super::js::{bytes, get_opt, opt_bytes, promise};
 use super::http::Req;
 use super::{b64, DsClient};
 use crate::Error;
@@ -26,19 +25,13 @@ impl DsClient {
         body.extend_from_slice(group_info.unwrap_or_default());
         body.extend_from_slice(welcome.unwrap_or_default());
         let path = format!("/v1/groups/{}/handshake", b64(group_id));
-        self.send(None, || Ok(Req::new("POST", path.clone()).body(bytes(&body)))).await?;
+        self.send(None, || Req::new("POST", path.clone()).body(bytes(&body))).await?;
         Ok(())
     }
 }
 
 fn field(update: &JsValue, k: &str) -> Result<Option<Vec<u8>>, Error> {
-    match get_opt(update, k) {
-        v if v.is_undefined() || v.is_null() => Ok(None),
-        v => v
-            .dyn_into::<Uint8Array>()
-            .map(|a| Some(a.to_vec()))
-            .map_err(|_| Error::InvalidArgument(format!("{k} must be a Uint8Array"))),
-    }
+    opt_bytes(&get_opt(update, k), k)
 }
 
 #[wasm_bindgen]
@@ -51,7 +44,7 @@ impl DsClient {
         promise(async move {
             let auth = this.bearer().await?;
             this.send(None, || {
-                Ok(Self::with_bearer(Req::new("POST", "/v1/groups".into()).body(bytes(&group_info)), &auth))
+                Self::with_bearer(Req::new("POST", "/v1/groups".into()).body(bytes(&group_info)), &auth)
             })
             .await?;
             Ok(JsValue::UNDEFINED)

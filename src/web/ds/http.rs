@@ -128,18 +128,14 @@ impl DsClient {
     }
 
     /// Sends, maps an error status to `Error::Ds`, and retries retryable failures. `make` builds
-    /// the request anew for each try (signatures need fresh nonces).
-    pub(super) async fn send(
-        &self,
-        signal: Option<&AbortSignal>,
-        make: impl Fn() -> Result<Req, Error>,
-    ) -> Result<Response, Error> {
+    /// the request anew for each try; its signatures are made at each fetch (fresh nonces).
+    pub(super) async fn send(&self, signal: Option<&AbortSignal>, make: impl Fn() -> Req) -> Result<Response, Error> {
         let mut tries = 0;
         loop {
             if signal.is_some_and(AbortSignal::aborted) {
                 return Err(Error::Aborted);
             }
-            let e = match self.fetch(&make()?, signal).await {
+            let e = match self.fetch(&make(), signal).await {
                 Ok(resp) if resp.ok() => return Ok(resp),
                 Ok(resp) => ds_error(&resp).await,
                 Err(e) => e,

@@ -59,9 +59,8 @@ impl DsClient {
             o.into()
         })
         .map_err(|e| Error::Platform(describe(&e)))?;
-        let req = || {
-            Ok(Req::new("POST", "/v1/dev/login".into()).header("content-type", "application/json").body(body.clone()))
-        };
+        let req =
+            || Req::new("POST", "/v1/dev/login".into()).header("content-type", "application/json").body(body.clone());
         let v = json_of(self.send(None, req).await?).await?;
         let t = Reflect::get(&v, &"token".into()).ok().and_then(|t| t.as_string());
         let t = t.ok_or_else(|| Error::Platform("the development login returned no token".into()))?;

@@ -31,7 +31,6 @@ use super::group::MlsGroup;
 use super::member::Member;
 #[cfg(feature = "mls")]
 use super::store::ClientHandle;
-use crate::Error;
 use http::Req;
 
 /// The group `DsClient`'s methods take: this package's `MlsGroup` in the full build, the
@@ -110,8 +109,8 @@ impl DsClient {
         b64(&g.group_id())
     }
 
-    fn signed(g: &Member, method: &'static str, path: String, body_hash: [u8; 32]) -> Result<Req, Error> {
-        Ok(Req::new(method, path).signed_by(g, body_hash))
+    fn signed(g: &Member, method: &'static str, path: String, body_hash: [u8; 32]) -> Req {
+        Req::new(method, path).signed_by(g, body_hash)
     }
 
     fn clone_handle(&self) -> DsClient {

@@ -35,7 +35,7 @@ impl DsClient {
             this.h.save().await?;
             let path = format!("/v1/clients/{}/key-packages", b64(this.h.client().identity()));
             let auth = this.bearer().await?;
-            this.send(None, || Ok(Self::with_bearer(Req::new("POST", path.clone()).body(bytes(&kp)), &auth))).await?;
+            this.send(None, || Self::with_bearer(Req::new("POST", path.clone()).body(bytes(&kp)), &auth)).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -49,7 +49,7 @@ impl DsClient {
             let gi = g.group_info()?;
             this.h.save().await?;
             let auth = this.bearer().await?;
-            this.send(None, || Ok(Self::with_bearer(Req::new("POST", "/v1/groups".into()).body(bytes(&gi)), &auth)))
+            this.send(None, || Self::with_bearer(Req::new("POST", "/v1/groups".into()).body(bytes(&gi)), &auth))
                 .await?;
             Ok(MlsGroup::new(this.h.clone(), g))
         })
@@ -62,7 +62,7 @@ impl DsClient {
         promise(async move {
             let path = format!("/v1/clients/{}/welcome", b64(this.h.client().identity()));
             let auth = this.bearer().await?;
-            let resp = this.send(None, || Ok(Self::with_bearer(Req::new("GET", path.clone()), &auth))).await?;
+            let resp = this.send(None, || Self::with_bearer(Req::new("GET", path.clone()), &auth)).await?;
             if resp.status() == 204 {
                 return Ok(JsValue::UNDEFINED);
             }
@@ -83,8 +83,7 @@ impl DsClient {
             let path = format!("/v1/clients/{}/key-packages/claim", b64(identity.as_bytes()));
             let auth = this.bearer().await?;
             let kp =
-                body_bytes(this.send(None, || Ok(Self::with_bearer(Req::new("POST", path.clone()), &auth))).await?)
-                    .await?;
+                body_bytes(this.send(None, || Self::with_bearer(Req::new("POST", path.clone()), &auth)).await?).await?;
             let update = g.group_mut().add_members(&[kp])?;
             g.handle().save().await?;
             this.post_handshake(&g, &update).await?;
@@ -141,7 +140,7 @@ impl DsClient {
             let body = bytes(&msg);
             let hash = sha256(&body).await?;
             let path = format!("/v1/groups/{}/messages", Self::gid(&g.member()));
-            this.send(None, || Ok(Self::signed(&g.member(), "POST", path.clone(), hash)?.body(body.clone()))).await?;
+            this.send(None, || Self::signed(&g.member(), "POST", path.clone(), hash).body(body.clone())).await?;
             Ok(JsValue::UNDEFINED)
         })
     }

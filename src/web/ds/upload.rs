@@ -32,7 +32,7 @@ impl DsClient {
             let hash = sha256(&body).await?;
             let body = blob_body(&body)?;
             let resp = self
-                .send(signal, || Ok(Self::signed(g, "POST", "/v1/attachments".into(), hash)?.body(body.clone())))
+                .send(signal, || Self::signed(g, "POST", "/v1/attachments".into(), hash).body(body.clone()))
                 .await?;
             opts.progress("upload", total, Some(total));
             return token_of(resp).await;
@@ -40,8 +40,8 @@ impl DsClient {
         // Resumable: create, then PATCH parts; on failure ask the server for its offset and go on.
         let resp = self
             .send(signal, || {
-                Ok(Self::signed(g, "POST", "/v1/uploads".into(), empty_body_hash())?
-                    .header("Upload-Length", total.to_string()))
+                Self::signed(g, "POST", "/v1/uploads".into(), empty_body_hash())
+                    .header("Upload-Length", total.to_string())
             })
             .await?;
         let location = resp
