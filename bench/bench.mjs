@@ -145,6 +145,26 @@ const m = {
     const pt = await ref.decryptToBlob(ct);
     return { mbps: rate(pt.size, now() - t) };
   },
+  // The Blob sinks alone, no crypto (a ceiling of every "→ Blob" row): a stream of fresh
+  // 256 KiB + 16 B pieces (the size of a sealed chunk) collected by `new Response(stream).blob()`,
+  // and one buffer of the whole size made a Blob (what the peer's rows do).
+  async sinkResponse({ mib }) {
+    const piece = 262160, tmpl = new Uint8Array(piece);
+    let left = mib * MiB;
+    const t = now();
+    const s = new ReadableStream({ pull(c) { if (left <= 0) { c.close(); return; } const n = Math.min(piece, left); c.enqueue(tmpl.slice(0, n)); left -= n; } });
+    const b = await new Response(s).blob();
+    return { mbps: rate(b.size, now() - t) };
+  },
+  async sinkBuffer({ mib }) {
+    try {
+      const buf = new Uint8Array(mib * MiB);
+      const t = now();
+      const b = new Blob([buf]);
+      const ms = now() - t;
+      return { mbps: rate(b.size, ms) };
+    } catch (e) { return { failed: `${e.name}: ${e.message}`.slice(0, 120) }; }
+  },
   // The peer as apps call it: the file read whole, encrypted, the ciphertext made a Blob; back
   // the same way.
   async matrixAppEncrypt({ mib }) {

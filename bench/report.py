@@ -87,7 +87,8 @@ if app_sizes:
              "bytes. The peer as apps call it: `encryptAttachment(await file.arrayBuffer())`, the ciphertext made a "
              "Blob; back the same way. Rates include the hash pass. MB/s median (min–max).\n")
     hdr = ("| MiB | input | ours encrypt, Response.blob() | ours encrypt, ciphertextToBlob | ratio to two-pass ceiling | "
-           "ours decryptToBlob | ratio to one-pass ceiling | matrix encrypt → Blob | matrix decrypt → Blob | ours / matrix enc, dec | load avg |")
+           "ours decryptToBlob | ratio to one-pass ceiling | matrix encrypt → Blob | matrix decrypt → Blob | ours / matrix enc, dec "
+           "| sink alone: Response.blob() of 256 KiB pieces / new Blob([buffer]) | load avg |")
     L.append(hdr)
     L.append("|" + "---|" * (hdr.count("|") - 1))
     for s_ in app_sizes:
@@ -100,7 +101,8 @@ if app_sizes:
             best = max(med(er) or 0, med(eh) or 0)
             rel = f'{best / me:.2f}, {med(d) / md:.2f}' if me and md and med(d) else "–"
             L.append(f'| {s_} | {inp} | {cell(er)} | {cell(eh)} | {best / two_pass[1]:.2f} | {cell(d)} | {med(d) / one_pass[1]:.2f} '
-                     f'| {cell(x.get("matrix_app_encrypt"))} | {cell(x.get("matrix_app_decrypt"))} | {rel} | {x.get("loadavg", ["–"])[0]} |')
+                     f'| {cell(x.get("matrix_app_encrypt"))} | {cell(x.get("matrix_app_decrypt"))} | {rel} '
+                     f'| {cell(x.get("sink_response_blob"))} / {cell(x.get("sink_blob_of_buffer"))} | {x.get("loadavg", ["–"])[0]} |')
     L.append("")
     L.append("### Longest main-thread task (ms; 0 = none over 50 ms) and peak renderer RSS above start (MiB)\n")
     hdr = ("| MiB | ours encrypt (Response.blob), file / blob | ours encrypt (ciphertextToBlob), file / blob | ours decryptToBlob, file / blob "

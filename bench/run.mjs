@@ -142,6 +142,8 @@ for (const mib of SIZES) {
     await run(`app_encrypt_helper_${input}`, "appEncrypt", { input, sink: "helper" });
     await run(`app_decrypt_blob_${input}`, "appDecrypt", { input });
   }
+  await run("sink_response_blob", "sinkResponse", {});
+  await run("sink_blob_of_buffer", "sinkBuffer", {});
   await run("matrix_app_encrypt", "matrixAppEncrypt", {});
   await run("matrix_app_decrypt", "matrixAppDecrypt", {});
   r.loadavg = await load();

@@ -81,6 +81,7 @@ step node-smoke node www/demo-cli.mjs --self-test
 step browser-js node tests/browser/run.mjs --big --ds target/debug/mimi-ds
 step sw node tests/browser/sw.mjs --ds target/debug/mimi-ds   # streaming Service Worker: save to disk, seek
 step sw-firefox node tests/browser/sw.mjs --ds target/debug/mimi-ds --engine firefox   # the same in Firefox ESR (geckodriver)
+step longtask-firefox node tests/browser/run.mjs --engine firefox --big --only main_thread_watch_sees_a_long_task,main_thread_has_no_long_task,main_thread_has_no_long_task_256mib   # issue 17 in Firefox ESR (timer probe: no Long Tasks API)
 step sw-webkit node tests/browser/sw.mjs --ds target/debug/mimi-ds --engine webkit   # WebKit: the worker's responses, errors and seeks (no download/OPFS observable)
 # The JS API suite in WebKit (WebKitGTK's WebKitWebDriver under Xvfb; what it lacks: docs/WEBKIT.md)
 step browser-webkit node tests/browser/run.mjs --engine webkit --ds target/debug/mimi-ds

@@ -176,7 +176,16 @@ pub async fn hash_input(
         opts.check_abort()?;
         acc.fill(1).await?;
         let Some(piece) = acc.take_piece() else { break };
-        hash_js(&mut hasher, &mut scratch, &piece);
+        // A stream may hand over a large piece at once: hash it a slice a tick.
+        let mut at = 0;
+        while at < piece.length() {
+            let end = at.saturating_add(HASH_SLICE).min(piece.length());
+            hash_js(&mut hasher, &mut scratch, &piece.subarray(at, end));
+            at = end;
+            if at < piece.length() {
+                pacer.tick().await;
+            }
+        }
         opts.progress("hash", acc.read, total);
     }
     Ok((hasher.finalize(), acc.read))

@@ -22,7 +22,7 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
  */
 export async function startBrowserTests({ profilePrefix, route = () => false, allow = () => false, downloadDir = null, firefoxPrefs = {} }) {
   const args = process.argv.slice(2);
-  const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
+  const only = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : null;
   const engine = args.includes("--engine") ? args[args.indexOf("--engine") + 1] : "chromium";
   if (!["chromium", "webkit", "firefox"].includes(engine)) throw new Error(`--engine ${engine}: chromium, webkit or firefox`);
   const server = createServer(async (req, res) => {
@@ -61,7 +61,7 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
 
   const results = [];
   async function test(name, fn) {
-    if (only && only !== name) return;
+    if (only && !only.includes(name)) return;
     const t0 = Date.now();
     try {
       const info = await fn();
@@ -75,7 +75,7 @@ export async function startBrowserTests({ profilePrefix, route = () => false, al
   /** A test that cannot run in this engine: named with the reason, never silently left out
    *  (docs/WEBKIT.md lists them). Counted neither as passed nor as failed. */
   function notApplicable(name, reason) {
-    if (only && only !== name) return;
+    if (only && !only.includes(name)) return;
     console.log(`test ${name} ... not applicable in ${{ webkit: "WebKit", firefox: "Firefox" }[engine] ?? engine}: ${reason}`);
   }
   /** Closes everything, prints the closing line and exits (1 if a test failed or none ran). */

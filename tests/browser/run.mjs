@@ -1,7 +1,7 @@
 // Runs the package's JS API tests in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core), against pkg/ (wasm-pack --target web) served from 127.0.0.1.
 //
-//   node tests/browser/run.mjs [--only NAME] [--big] [--engine chromium|webkit]
+//   node tests/browser/run.mjs [--only NAME,NAME] [--big] [--engine chromium|webkit|firefox]
 //     (--big: also the 256 MiB memory, OPFS-save and long-task tests; --engine webkit: WebKit, Safari's engine, through
 //     WebKitWebDriver under Xvfb; the tests it cannot run are printed as "not applicable in
 //     WebKit: <reason>" and listed in docs/WEBKIT.md with what WebKit lacks)
@@ -27,10 +27,8 @@ await open();
 
 const run = (name, arg) => page.evaluate(([n, a]) => window.runTest(n, a), [name, arg]);
 
-const noLongTasks = await page.evaluate(() => !PerformanceObserver.supportedEntryTypes?.includes("longtask"));
-const longTaskTests = await page.evaluate(() => window.longTaskTests ?? []);
 for (const name of await page.evaluate(() => window.testNames)) {
-  if (noLongTasks && longTaskTests.includes(name)) notApplicable(name, "no Long Tasks API (`longtask` performance entries) to observe the main thread with");
+  if (engine === "webkit" && name === "main_thread_has_no_long_task") notApplicable(name, "WebKit's own `new Response(stream).blob()` and in-memory `Blob.stream()` read are tasks of 54-105 ms at 48 MiB with no code of ours running (measured with the same probe), so the probe cannot tell our tasks from them; docs/WEBKIT.md");
   else await test(name, () => run(name));
 }
 
@@ -124,7 +122,7 @@ if (big) {
   if (profile) for (let i = 0; i < 100; i++) { try { await access(join(profile, "Default", "blob_storage")); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }
   await test("bounded_memory_256mib", () => run("bounded_memory", { mib: 256 }));
   // Issues 17/18: no task over 50 ms during a 256 MiB encrypt and decrypt called from the page.
-  if (engine === "chromium") await test("main_thread_has_no_long_task_256mib", () => run("main_thread_has_no_long_task", { sizes: [256 * (1 << 20) + 12345] }));
+  if (engine !== "webkit") await test("main_thread_has_no_long_task_256mib", () => run("main_thread_has_no_long_task", { sizes: [256 * (1 << 20) + 12345] }));
   // Renderer memory while `saveTo` decrypts 256 MiB into OPFS: what it adds above the moment it
   // started must stay far below the file (a sink that buffered the file would add >= 256 MiB).
   if (engine === "chromium") await test("save_to_opfs_256mib_bounded_memory", async () => {

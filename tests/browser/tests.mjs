@@ -428,9 +428,6 @@ tests.resume_after = async () => {
 window.testNames = ["alice_sends_bob_decrypts_after_two_more_epochs", "failures_have_their_own_codes", "abort_and_progress",
   "one_shot_and_chacha20poly1305", "worker_runs_the_whole_api", ...Object.keys(adversarialTests), ...Object.keys(responsiveTests), "save_to_writable_stream",
   ...Object.keys(liteTests)];
-// The tests that need the Long Tasks API (`longtask` performance entries): run.mjs names them as
-// not applicable where the engine has none (WebKit).
-window.longTaskTests = ["main_thread_has_no_long_task"];
 window.runTest = async (name, arg) => {
   if (!tests[name]) throw new Error(`no test ${name}`);
   return (await tests[name](arg)) ?? null;
