@@ -43,7 +43,7 @@ const base = `http://127.0.0.1:${http.address().port}`;
 const haveDs = await access(DS).then(() => true, () => false);
 const dsPort = await new Promise((r) => { const s = netServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
 const dsData = await mkdtemp(join(tmpdir(), "mimi-bench-ds-"));
-const ds = haveDs ? spawn(DS, ["--listen", `127.0.0.1:${dsPort}`, "--dev-identity", "--data-dir", dsData], { stdio: "ignore" }) : null;
+const ds = haveDs ? spawn(DS, ["--listen", `127.0.0.1:${dsPort}`, "--dev-identity", "--data-dir", dsData, "--max-file-bytes", "8GiB"], { stdio: "ignore" }) : null;
 const dsUrl = `http://127.0.0.1:${dsPort}`;
 if (!haveDs) console.log(`no Delivery Service binary at ${DS}: DS rows skipped`);
 for (let i = 0; haveDs && i < 200; i++) { try { if ((await fetch(dsUrl + "/v1/health")).ok) break; } catch {} await new Promise((r) => setTimeout(r, 50)); }

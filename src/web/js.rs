@@ -56,7 +56,9 @@ pub(crate) fn whole(v: f64, max: u64, what: &str) -> Result<u64, Error> {
     if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= max as f64 {
         Ok(v as u64)
     } else {
-        Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}, got {v}")))
+        // Shown as JS shows it (Rust's f64 formatting would add ~17 KB to the module).
+        let got = js_sys::Number::from(v).to_string(10).map(String::from).unwrap_or_default();
+        Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}, got {got}")))
     }
 }
 

@@ -19,7 +19,7 @@ use super::error::{describe, js_error, JsResult};
 #[cfg(feature = "mls")]
 use super::group::MlsGroup;
 use super::io::{Accumulator, Options};
-use super::js::{opt_bytes, promise};
+use super::js::{opt_bytes, promise, whole};
 #[cfg(feature = "mls")]
 use crate::content::mapping::attachment_from_part;
 use crate::content::mapping::{attachment_to_part, PartReference};
@@ -59,14 +59,12 @@ export interface ExternalPartInit {
 #[wasm_bindgen]
 pub struct ExternalPart(CorePart);
 
-fn js_u64(v: &JsValue, what: &str, max: f64) -> Result<u64, Error> {
+fn js_u64(v: &JsValue, what: &str, max: u64) -> Result<u64, Error> {
     if v.is_undefined() {
         return Ok(0);
     }
-    match v.as_f64() {
-        Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= max => Ok(n as u64),
-        _ => Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}"))),
-    }
+    let n = v.as_f64().ok_or_else(|| Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}")))?;
+    whole(n, max, what)
 }
 
 fn js_bytes(v: &JsValue, what: &str) -> Result<Vec<u8>, Error> {
@@ -89,13 +87,13 @@ impl ExternalPart {
             let p = CorePart {
                 content_type: js_text(&g("contentType"), "contentType", true)?,
                 url: js_text(&g("url"), "url", true)?,
-                expires: js_u64(&g("expires"), "expires", f64::from(u32::MAX))? as u32,
-                size: js_u64(&g("size"), "size", 9_007_199_254_740_991.0)?,
-                enc_alg: js_u64(&g("encAlg"), "encAlg", 65535.0)? as u16,
+                expires: js_u64(&g("expires"), "expires", u64::from(u32::MAX))? as u32,
+                size: js_u64(&g("size"), "size", super::js::MAX_SAFE)?,
+                enc_alg: js_u64(&g("encAlg"), "encAlg", 65535)? as u16,
                 key: zeroize::Zeroizing::new(js_bytes(&g("key"), "key")?),
                 nonce: js_bytes(&g("nonce"), "nonce")?,
                 aad: js_bytes(&g("aad"), "aad")?,
-                hash_alg: js_u64(&g("hashAlg"), "hashAlg", 255.0)? as u8,
+                hash_alg: js_u64(&g("hashAlg"), "hashAlg", 255)? as u8,
                 content_hash: js_bytes(&g("contentHash"), "contentHash")?,
                 description: js_text(&g("description"), "description", false)?,
                 filename: js_text(&g("filename"), "filename", false)?,
