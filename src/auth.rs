@@ -41,8 +41,6 @@
 //! openmls verifies `SignWithLabel`.
 #![forbid(unsafe_code)]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 #[cfg(feature = "mls")]
 use openmls_traits::crypto::OpenMlsCrypto;
 #[cfg(feature = "mls")]
@@ -266,7 +264,7 @@ impl SignedDsRequest {
     /// The header value: `base64url-nopad(TLS(self))`.
     pub fn to_header(&self) -> Result<String, AuthError> {
         let b = self.tls_serialize_detached().map_err(|_| AuthError::Malformed("encoding"))?;
-        Ok(URL_SAFE_NO_PAD.encode(b))
+        Ok(crate::b64::encode(b))
     }
 
     /// Parses a header value, checking the nonce and body hash lengths.
@@ -274,7 +272,7 @@ impl SignedDsRequest {
         if value.len() > MAX_HEADER_LEN {
             return Err(AuthError::Malformed("header too long"));
         }
-        let bytes = URL_SAFE_NO_PAD.decode(value.trim()).map_err(|_| AuthError::Malformed("not base64url"))?;
+        let bytes = crate::b64::decode(value.trim()).map_err(|_| AuthError::Malformed("not base64url"))?;
         let mut r = bytes.as_slice();
         let req =
             SignedDsRequest::tls_deserialize(&mut r).map_err(|_| AuthError::Malformed("not a SignedDsRequest"))?;

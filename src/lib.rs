@@ -21,6 +21,7 @@
 pub mod aead;
 pub mod attachment;
 pub mod auth;
+pub mod b64;
 pub mod content;
 pub mod error;
 pub mod format;

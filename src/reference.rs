@@ -12,9 +12,6 @@
 //! out-of-range numbers are errors, each with its own [`ContentTypeError`] kind.
 #![forbid(unsafe_code)]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
 use crate::format::ChunkSize;
 use crate::suite::CipherSuite;
 
@@ -160,9 +157,9 @@ impl ExternalBody {
     pub fn to_content_type(&self) -> String {
         let mut s = format!(
             "{MEDIA_TYPE}; access-type=token; token={}; nonce={}; hash={}",
-            URL_SAFE_NO_PAD.encode(&self.token),
-            URL_SAFE_NO_PAD.encode(&self.nonce),
-            URL_SAFE_NO_PAD.encode(&self.hash)
+            crate::b64::encode(&self.token),
+            crate::b64::encode(&self.nonce),
+            crate::b64::encode(&self.hash)
         );
         if let Some(cs) = self.chunk_size {
             s.push_str(&format!("; chunk-size={}", cs.get()));
@@ -175,7 +172,7 @@ impl ExternalBody {
 }
 
 fn b64(param: &'static str, v: String) -> CtResult<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(v.as_bytes()).map_err(|_| ContentTypeError::BadBase64(param))
+    crate::b64::decode(v.as_bytes()).map_err(|_| ContentTypeError::BadBase64(param))
 }
 
 fn number(param: &'static str, v: &str) -> CtResult<u64> {

@@ -17,8 +17,6 @@
 //! aad, signalled by `mimi-chunk-size`).
 #![forbid(unsafe_code)]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 #[cfg(feature = "mls")]
 use subtle::ConstantTimeEq;
 
@@ -104,13 +102,13 @@ impl PartReference {
         if ct.is_empty() {
             ct.push_str("application/octet-stream");
         }
-        ct.push_str(&format!("; {PARAM_NONCE}={}", URL_SAFE_NO_PAD.encode(&self.body.nonce)));
+        ct.push_str(&format!("; {PARAM_NONCE}={}", crate::b64::encode(&self.body.nonce)));
         if let Some(cs) = self.body.chunk_size {
             ct.push_str(&format!("; {PARAM_CHUNK_SIZE}={}", cs.get()));
         }
         let part = ExternalPart {
             content_type: ct,
-            url: format!("{}{}", self.url_prefix, URL_SAFE_NO_PAD.encode(&self.body.token)),
+            url: format!("{}{}", self.url_prefix, crate::b64::encode(&self.body.token)),
             expires: self.expires,
             size: self.body.size.unwrap_or(0),
             enc_alg: enc_alg_of(suite.aead()),
@@ -132,7 +130,7 @@ impl PartReference {
         part.validate()?;
         let (media_type, params) = split_params(&part.content_type)?;
         let nonce = params.nonce.ok_or(E::NotAReference("no mimi-nonce parameter"))?;
-        let nonce = URL_SAFE_NO_PAD.decode(nonce.as_bytes()).map_err(|_| E::BadParameter(PARAM_NONCE))?;
+        let nonce = crate::b64::decode(nonce.as_bytes()).map_err(|_| E::BadParameter(PARAM_NONCE))?;
         let chunk_size = match params.chunk_size {
             None => None,
             Some(v) => {
@@ -159,7 +157,7 @@ impl PartReference {
         }
         let cut = part.url.rfind('/').ok_or(E::NotAReference("url has no '/' before the token"))?;
         let (url_prefix, tok) = part.url.split_at(cut + 1);
-        let token = URL_SAFE_NO_PAD.decode(tok.as_bytes()).map_err(|_| E::NotAReference("token is not base64url"))?;
+        let token = crate::b64::decode(tok.as_bytes()).map_err(|_| E::NotAReference("token is not base64url"))?;
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(E::NotAReference("token length").into());
         }

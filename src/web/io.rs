@@ -140,7 +140,10 @@ impl Options {
 enum Source {
     Stream(wasm_streams::readable::IntoStream<'static>),
     /// A Blob whose stream is not a byte stream (WebKit), read in [`BLOB_SLICE`] slices.
-    Slices { blob: Blob, at: u64 },
+    Slices {
+        blob: Blob,
+        at: u64,
+    },
     Bytes(Option<Uint8Array>),
 }
 

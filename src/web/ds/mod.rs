@@ -18,8 +18,6 @@ mod resume;
 mod save;
 mod upload;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "mls")]
@@ -52,7 +50,7 @@ pub const UPLOAD_PART: usize = 8 << 20;
 pub const RETRIES: u32 = 8;
 
 fn b64(b: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(b)
+    crate::b64::encode(b)
 }
 
 /// A client of one Delivery Service, acting for one `MlsClient` (full build) or for the members

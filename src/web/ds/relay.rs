@@ -1,8 +1,6 @@
 //! The message relay through the Delivery Service: key packages, group creation and membership
 //! (handshakes as PublicMessages), application messages, quota.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -173,8 +171,7 @@ impl DsClient {
             for m in Array::from(&get_opt(&v, "messages")).iter() {
                 let seq = get_opt(&m, "seq");
                 let data = get_opt(&m, "data").as_string().unwrap_or_default();
-                let processed = URL_SAFE_NO_PAD
-                    .decode(data.as_bytes())
+                let processed = crate::b64::decode(data.as_bytes())
                     .map_err(|_| Error::Codec("relayed message is not base64url".into()))
                     .and_then(|b| g.group_mut().process_message(&b));
                 let ev = match processed {
