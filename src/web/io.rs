@@ -153,27 +153,25 @@ enum Source {
 /// few ms.
 const BLOB_SLICE: u64 = 4 << 20;
 
-/// Whether this engine's `Blob.stream()` is a byte stream: Chromium and Firefox, not WebKit.
+/// Whether this engine's `Blob.stream()` is a byte stream (has a BYOB reader): Chromium and
+/// Firefox, not WebKit. Probed once per thread, on an empty Blob.
 pub fn blobs_have_byte_streams() -> bool {
     thread_local! {
-        static BYTES: bool = Blob::new().map_or(false, |b| byte_stream(&b));
+        static BYTES: bool = Blob::new().is_ok_and(|b| {
+            let stream = b.stream();
+            match web_sys::ReadableStreamByobReader::new(&stream) {
+                Ok(r) => {
+                    let _ = r.cancel();
+                    true
+                }
+                Err(_) => {
+                    let _ = stream.cancel();
+                    false
+                }
+            }
+        });
     }
     BYTES.with(|b| *b)
-}
-
-/// Whether `blob.stream()` is a byte stream (has a BYOB reader).
-fn byte_stream(blob: &Blob) -> bool {
-    let stream = blob.stream();
-    match web_sys::ReadableStreamByobReader::new(&stream) {
-        Ok(r) => {
-            let _ = r.cancel();
-            true
-        }
-        Err(_) => {
-            let _ = stream.cancel();
-            false
-        }
-    }
 }
 
 /// A `Blob`, `ReadableStream` or `Uint8Array`/`ArrayBuffer` input as a source of pieces.
@@ -331,6 +329,9 @@ impl ByobFill {
     /// A reader of `blob` with a buffer of `capacity` bytes; `None` where the Blob's stream is
     /// not a byte stream.
     pub fn new(blob: &Blob, capacity: u32) -> Option<Self> {
+        if !blobs_have_byte_streams() {
+            return None;
+        }
         let reader = web_sys::ReadableStreamByobReader::new(&blob.stream()).ok()?;
         Some(Self { reader, buffer: js_sys::ArrayBuffer::new(capacity), ended: false })
     }
