@@ -471,8 +471,10 @@ async fn sigkill_during_downloads_leaves_every_attachment_intact() {
     let mut carol = Member::new("carol");
     let g2 = carol.create_group(&ds).await;
     let mut files = Vec::new();
+    // Larger than what loopback socket buffers take in at once (1-3 MB files were sometimes sent
+    // whole into the kernel before the kill, and then no download was interrupted).
     for i in 0..6u64 {
-        let c = random_bytes(1_000_000 + i as usize * 400_000, 300 + i);
+        let c = random_bytes(8_000_000 + i as usize * 1_000_000, 300 + i);
         files.push((alice.upload(&ds, &gid, &c).await.unwrap(), c));
     }
     let bob = Arc::new(bob);
