@@ -47,6 +47,19 @@ impl OpenMlsProvider for Provider {
     }
 }
 
+/// A group id of 16 random bytes (as openmls draws by default) that is never UTF-8 text: a DS
+/// that reads text ids as names to be namespaced (ours: `<client id>/<name>`) never mistakes it
+/// for one. About one draw in 10,700 is valid UTF-8 and is drawn again.
+fn random_group_id() -> Result<[u8; 16]> {
+    loop {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|_| Error::Rng)?;
+        if core::str::from_utf8(&id).is_err() {
+            return Ok(id);
+        }
+    }
+}
+
 fn mls_err(e: impl core::fmt::Display) -> Error {
     Error::Mls(e.to_string())
 }
@@ -234,7 +247,13 @@ impl Client {
                 GroupId::from_slice(id),
                 self.credential(),
             ),
-            None => MlsGroup::new(&self.0.provider, &self.0.signer, &config, self.credential()),
+            None => MlsGroup::new_with_group_id(
+                &self.0.provider,
+                &self.0.signer,
+                &config,
+                GroupId::from_slice(&random_group_id()?),
+                self.credential(),
+            ),
         }
         .map_err(mls_err)?;
         self.remember(group.group_id().as_slice());
@@ -571,5 +590,20 @@ impl Group {
     /// `attachment_hash` with the group's hash function.
     pub fn attachment_hash(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
         Ok(attachment_hash(self.suite()?, plaintext))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn random_group_ids_are_never_utf8() {
+        // Plain 16 random bytes are valid UTF-8 about once in 10,700 draws: 100,000 of them pass
+        // this only with probability e^-9.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100_000 {
+            let id = super::random_group_id().unwrap();
+            assert!(core::str::from_utf8(&id).is_err(), "{id:?}");
+            assert!(seen.insert(id));
+        }
     }
 }

@@ -59,23 +59,35 @@ pub enum GroupError {
     NotDisputable(String),
 }
 
-/// The group-id rule that keeps ids unsquattable: a readable (UTF-8) id must be namespaced as
-/// `<owner>/<name>` by the registering client; a binary id must be at least
-/// [`MIN_RANDOM_GROUP_ID_LEN`] bytes (clients draw it at random, as openmls does by default).
+/// The group-id rule that keeps ids unsquattable: a readable id (printable text, see
+/// [`is_readable_group_id`]) must be namespaced as `<owner>/<name>` by the registering client; any
+/// other id must be at least [`MIN_RANDOM_GROUP_ID_LEN`] bytes (clients draw it at random, as
+/// openmls does by default).
 pub fn check_group_id(group_id: &[u8], owner: &[u8]) -> Result<(), GroupError> {
     match std::str::from_utf8(group_id) {
-        Ok(text) => match text.split_once('/') {
+        Ok(text) if is_readable_group_id(group_id) => match text.split_once('/') {
             Some((ns, name)) if ns.as_bytes() == owner && !name.is_empty() => Ok(()),
             Some(_) => Err(GroupError::Forbidden(
                 "this group id is in another client's namespace (readable ids are \"<client id>/<name>\")".into(),
             )),
-            None => {
-                Err(bad("a readable group id must be namespaced \"<your client id>/<name>\" (or use 16+ random bytes)"))
-            }
+            None => Err(bad(
+                "a readable group id must be namespaced \"<your client id>/<name>\" (or use 16+ random bytes)",
+            )),
         },
-        Err(_) if group_id.len() >= MIN_RANDOM_GROUP_ID_LEN => Ok(()),
-        Err(_) => Err(bad(format!("a binary group id must be at least {MIN_RANDOM_GROUP_ID_LEN} random bytes"))),
+        _ if group_id.len() >= MIN_RANDOM_GROUP_ID_LEN => Ok(()),
+        _ => Err(bad(format!("a binary group id must be at least {MIN_RANDOM_GROUP_ID_LEN} random bytes"))),
     }
+}
+
+/// Whether a group id reads as a name: UTF-8 text without control characters (C0, DEL, C1).
+///
+/// Random ids are not exempt by construction: 16 random bytes are valid UTF-8 about once in
+/// 10,700 draws (measured; all-ASCII draws alone are 1 in 65,536), so "valid UTF-8" alone refused
+/// openmls' own random ids now and then. Printable text is rarer: all 16 bytes in 0x20..=0x7E is (95/256)^16 ≈ 1.3e-7
+/// (multi-byte sequences add less than that), and clients can avoid even that by drawing ids that
+/// are not UTF-8 at all, as this package's client does.
+pub fn is_readable_group_id(group_id: &[u8]) -> bool {
+    std::str::from_utf8(group_id).is_ok_and(|text| !text.chars().any(char::is_control))
 }
 
 /// Smallest group id accepted without a namespace: 16 bytes, as openmls draws at random.
@@ -674,6 +686,38 @@ mod tests {
     fn group_info_signer_rejects_short_input() {
         assert_eq!(super::group_info_signer(&[0, 1, 0, 4]), None);
         assert_eq!(super::group_info_signer(&[]), None);
+    }
+
+    #[test]
+    fn random_group_ids_that_happen_to_be_utf8_are_accepted() {
+        use super::{check_group_id, is_readable_group_id, GroupError};
+        use rand::{RngCore, SeedableRng};
+        // openmls' default group id: 16 random bytes. Draw until 40 of them are valid UTF-8 (about
+        // once in 10,700 draws). Before the fix every one of them was refused with 400 "a
+        // readable group id must be namespaced" (seen in a CI run of the fault tests).
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d696d69);
+        let (mut utf8, mut draws) = (0, 0u64);
+        while utf8 < 40 {
+            let mut id = [0u8; 16];
+            rng.fill_bytes(&mut id);
+            draws += 1;
+            if std::str::from_utf8(&id).is_ok() {
+                utf8 += 1;
+                assert!(!is_readable_group_id(&id), "{id:?} after {draws} draws");
+                assert!(check_group_id(&id, b"alice").is_ok(), "{id:?}");
+            }
+        }
+        // The squatting rule still holds for printable text, however long.
+        for id in [&b"team"[..], b"team-general-chat-room", "\u{e9}quipe-g\u{e9}n\u{e9}rale-2026".as_bytes()] {
+            assert!(is_readable_group_id(id));
+            assert!(matches!(check_group_id(id, b"alice"), Err(GroupError::Bad(_))), "{id:?}");
+        }
+        assert!(matches!(check_group_id(b"bob/team-general-chat", b"alice"), Err(GroupError::Forbidden(_))));
+        assert!(check_group_id(b"alice/t", b"alice").is_ok());
+        // Text with a control character is not a name; short ids stay refused either way.
+        assert!(check_group_id(b"\x01abcdefghijklmno", b"alice").is_ok());
+        assert!(check_group_id(b"\x01abcdefghijklm", b"alice").is_err());
+        assert!(check_group_id(b"\xff\xfe", b"alice").is_err());
     }
 }
 
