@@ -19,6 +19,7 @@ use crate::schedule::{attachment_hash, random_nonce, AttachmentKeys};
 use crate::suite::CipherSuite;
 
 mod crypto;
+mod msgpack;
 mod store;
 pub use crypto::{SignatureKeys, SuiteCrypto};
 pub use store::{Store, StoreError};

@@ -70,9 +70,9 @@ pub fn check_group_id(group_id: &[u8], owner: &[u8]) -> Result<(), GroupError> {
             Some(_) => Err(GroupError::Forbidden(
                 "this group id is in another client's namespace (readable ids are \"<client id>/<name>\")".into(),
             )),
-            None => Err(bad(
-                "a readable group id must be namespaced \"<your client id>/<name>\" (or use 16+ random bytes)",
-            )),
+            None => {
+                Err(bad("a readable group id must be namespaced \"<your client id>/<name>\" (or use 16+ random bytes)"))
+            }
         },
         _ if group_id.len() >= MIN_RANDOM_GROUP_ID_LEN => Ok(()),
         _ => Err(bad(format!("a binary group id must be at least {MIN_RANDOM_GROUP_ID_LEN} random bytes"))),

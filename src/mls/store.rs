@@ -3,7 +3,7 @@
 //!
 //! Values and keys are serde-encoded with postcard (compact, and far less code than the JSON
 //! that openmls_memory_storage uses: serde_json was the largest part of the module), except the
-//! group's join config, which needs a self-describing format (MessagePack). Every
+//! group's join config, which needs a self-describing format (MessagePack, `msgpack.rs`). Every
 //! read decodes with an error, never a panic: a damaged or tampered state fails `import_state` or
 //! `load_group` with `Codec`/`Mls`, where openmls_memory_storage 0.6 `unwrap`s.
 
@@ -57,15 +57,15 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Res<T> {
     postcard::from_bytes(b).map_err(|e| StoreError::Codec(e.to_string()))
 }
 
-/// The self-describing codec (MessagePack, structs as maps) for the one entity whose serde impl
-/// needs it: `MlsGroupJoinConfig` (its `PastEpochDeletionPolicy` deserializes an untagged enum,
-/// which postcard cannot).
+/// The self-describing codec (MessagePack, structs as maps, the bytes `rmp_serde::to_vec_named`
+/// writes) for the one entity whose serde impl needs it: `MlsGroupJoinConfig` (its
+/// `PastEpochDeletionPolicy` deserializes an untagged enum, which postcard cannot).
 fn enc_sd<T: Serialize + ?Sized>(v: &T) -> Res<Vec<u8>> {
-    rmp_serde::to_vec_named(v).map_err(|e| StoreError::Codec(e.to_string()))
+    super::msgpack::to_vec(v).map_err(|e| StoreError::Codec(e.to_string()))
 }
 
 fn dec_sd<T: DeserializeOwned>(b: &[u8]) -> Res<T> {
-    rmp_serde::from_slice(b).map_err(|e| StoreError::Codec(e.to_string()))
+    super::msgpack::from_slice(b).map_err(|e| StoreError::Codec(e.to_string()))
 }
 
 fn key<K: Serialize + ?Sized>(label: &[u8], k: &K) -> Res<Vec<u8>> {
