@@ -26,6 +26,11 @@ lwasm = (lite / "mimi_attachments_lite_bg.wasm").read_bytes()
 lglue = (lite / "mimi_attachments_lite.js").read_bytes()
 sizes.update({"lite_wasm_raw": len(lwasm), "lite_wasm_gzip": len(gzip.compress(lwasm, 9, mtime=0)), "lite_glue_raw": len(lglue)})
 over = []
+# Goals the package has met (issue 15: full build 1,300,000 raw / 450,000 gzip): a budget may be
+# raised for deliberate growth, but never past a met goal.
+for k, g in budget.get("goals", {}).items():
+    if budget[k] > g:
+        over.append(f"budget {k} {budget[k]:,} is above the goal {g:,}")
 for k, v in sizes.items():
     print(f"{k}: {v:,} bytes (budget {budget[k]:,})")
     if v > budget[k]:
