@@ -300,7 +300,9 @@ impl<'de> Dec<'de> {
         Ok(head)
     }
     fn byte(&mut self) -> Result<u8, Error> {
-        self.take(1).map(|b| b[0])
+        let (b, rest) = self.input.split_first().ok_or_else(|| Error("MessagePack: truncated".into()))?;
+        self.input = rest;
+        Ok(*b)
     }
     fn peek(&self) -> Result<u8, Error> {
         match self.input.first() {
