@@ -57,7 +57,7 @@ pub(crate) fn whole(v: f64, max: u64, what: &str) -> Result<u64, Error> {
         Ok(v as u64)
     } else {
         // Shown as JS shows it (Rust's f64 formatting would add ~17 KB to the module).
-        let got = js_sys::Number::from(v).to_string(10).map(String::from).unwrap_or_default();
+        let got = js_sys::Number::from(v).to_string_with_radix(10).map(String::from).unwrap_or_default();
         Err(Error::InvalidArgument(format!("{what} must be a whole number in 0..={max}, got {got}")))
     }
 }
