@@ -114,7 +114,7 @@ impl Enc {
     }
 }
 
-impl<'a> ser::Serializer for &'a mut Enc {
+impl ser::Serializer for &mut Enc {
     type Ok = ();
     type Error = Error;
     type SerializeSeq = Self;
@@ -300,9 +300,9 @@ impl<'de> Dec<'de> {
         Ok(head)
     }
     fn byte(&mut self) -> Result<u8, Error> {
-        let (b, rest) = self.input.split_first().ok_or_else(|| Error("MessagePack: truncated".into()))?;
-        self.input = rest;
-        Ok(*b)
+        let b = self.peek()?;
+        self.take(1)?;
+        Ok(b)
     }
     fn peek(&self) -> Result<u8, Error> {
         match self.input.first() {
@@ -315,15 +315,18 @@ impl<'de> Dec<'de> {
         Ok(self.take(n)?.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
     }
     fn str_of(&mut self, n: u64) -> Result<&'de str, Error> {
-        let n = usize::try_from(n).or(err("length overflows"))?;
-        core::str::from_utf8(self.take(n)?).or(err("a string that is not UTF-8"))
+        let n = usize::try_from(n).or_else(|_| err("length overflows"))?;
+        core::str::from_utf8(self.take(n)?).or_else(|_| err("a string that is not UTF-8"))
     }
-    fn enter(&mut self) -> Result<(), Error> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
+    /// Runs `f` one nesting level deeper (at most [`MAX_DEPTH`] levels).
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        if self.depth >= MAX_DEPTH {
             return err("nesting too deep");
         }
-        Ok(())
+        self.depth += 1;
+        let v = f(self);
+        self.depth -= 1;
+        v
     }
     /// The length of a map (`map`) or array header, consumed.
     fn compound_len(&mut self, map: bool) -> Result<u64, Error> {
@@ -400,11 +403,14 @@ impl<'de> de::Deserializer<'de> for &mut Dec<'de> {
             0x80..=0x9f | 0xdc..=0xdf => {
                 let map = matches!(b, 0x80..=0x8f | 0xde | 0xdf);
                 let left = self.compound_len(map)?;
-                self.enter()?;
-                let items = Items { dec: &mut *self, left };
-                let v = if map { visitor.visit_map(items) } else { visitor.visit_seq(items) };
-                self.depth -= 1;
-                return v;
+                return self.nested(|dec| {
+                    let items = Items { dec, left };
+                    if map {
+                        visitor.visit_map(items)
+                    } else {
+                        visitor.visit_seq(items)
+                    }
+                });
             }
             _ => {}
         }
@@ -418,7 +424,7 @@ impl<'de> de::Deserializer<'de> for &mut Dec<'de> {
             0xc3 => visitor.visit_bool(true),
             0xc4..=0xc6 => {
                 let n = self.be(1 << (b - 0xc4))?;
-                let n = usize::try_from(n).or(err("length overflows"))?;
+                let n = usize::try_from(n).or_else(|_| err("length overflows"))?;
                 visitor.visit_borrowed_bytes(self.take(n)?)
             }
             0xcc..=0xcf => visitor.visit_u64(self.be(1 << (b - 0xcc))?),
@@ -464,10 +470,7 @@ impl<'de> de::Deserializer<'de> for &mut Dec<'de> {
                 if self.compound_len(true)? != 1 {
                     return err("an enum variant must be a map of one entry");
                 }
-                self.enter()?;
-                let v = visitor.visit_enum(&mut *self);
-                self.depth -= 1;
-                v
+                self.nested(|dec| visitor.visit_enum(dec))
             }
         }
     }
