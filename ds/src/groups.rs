@@ -60,12 +60,12 @@ pub enum GroupError {
 }
 
 /// The group-id rule that keeps ids unsquattable: a readable id (printable text, see
-/// [`is_readable_group_id`]) must be namespaced as `<owner>/<name>` by the registering client; any
+/// [`readable_group_id`]) must be namespaced as `<owner>/<name>` by the registering client; any
 /// other id must be at least [`MIN_RANDOM_GROUP_ID_LEN`] bytes (clients draw it at random, as
 /// openmls does by default).
 pub fn check_group_id(group_id: &[u8], owner: &[u8]) -> Result<(), GroupError> {
-    match std::str::from_utf8(group_id) {
-        Ok(text) if is_readable_group_id(group_id) => match text.split_once('/') {
+    match readable_group_id(group_id) {
+        Some(text) => match text.split_once('/') {
             Some((ns, name)) if ns.as_bytes() == owner && !name.is_empty() => Ok(()),
             Some(_) => Err(GroupError::Forbidden(
                 "this group id is in another client's namespace (readable ids are \"<client id>/<name>\")".into(),
@@ -79,15 +79,15 @@ pub fn check_group_id(group_id: &[u8], owner: &[u8]) -> Result<(), GroupError> {
     }
 }
 
-/// Whether a group id reads as a name: UTF-8 text without control characters (C0, DEL, C1).
+/// A group id as the name it reads as: UTF-8 text without control characters (C0, DEL, C1).
 ///
 /// Random ids are not exempt by construction: 16 random bytes are valid UTF-8 about once in
 /// 10,700 draws (measured; all-ASCII draws alone are 1 in 65,536), so "valid UTF-8" alone refused
-/// openmls' own random ids now and then. Printable text is rarer: all 16 bytes in 0x20..=0x7E is (95/256)^16 ≈ 1.3e-7
-/// (multi-byte sequences add less than that), and clients can avoid even that by drawing ids that
-/// are not UTF-8 at all, as this package's client does.
-pub fn is_readable_group_id(group_id: &[u8]) -> bool {
-    std::str::from_utf8(group_id).is_ok_and(|text| !text.chars().any(char::is_control))
+/// openmls' own random ids now and then. Printable text is rarer: all 16 bytes in 0x20..=0x7E is
+/// (95/256)^16 ≈ 1.3e-7 (multi-byte sequences add less than that), and clients can avoid even that
+/// by drawing ids that are not UTF-8 at all, as this package's client does.
+pub fn readable_group_id(group_id: &[u8]) -> Option<&str> {
+    std::str::from_utf8(group_id).ok().filter(|text| !text.chars().any(char::is_control))
 }
 
 /// Smallest group id accepted without a namespace: 16 bytes, as openmls draws at random.
@@ -690,7 +690,7 @@ mod tests {
 
     #[test]
     fn random_group_ids_that_happen_to_be_utf8_are_accepted() {
-        use super::{check_group_id, is_readable_group_id, GroupError};
+        use super::{check_group_id, readable_group_id, GroupError};
         use rand::{RngCore, SeedableRng};
         // openmls' default group id: 16 random bytes. Draw until 40 of them are valid UTF-8 (about
         // once in 10,700 draws). Before the fix every one of them was refused with 400 "a
@@ -703,13 +703,13 @@ mod tests {
             draws += 1;
             if std::str::from_utf8(&id).is_ok() {
                 utf8 += 1;
-                assert!(!is_readable_group_id(&id), "{id:?} after {draws} draws");
+                assert!(readable_group_id(&id).is_none(), "{id:?} after {draws} draws");
                 assert!(check_group_id(&id, b"alice").is_ok(), "{id:?}");
             }
         }
         // The squatting rule still holds for printable text, however long.
         for id in [&b"team"[..], b"team-general-chat-room", "\u{e9}quipe-g\u{e9}n\u{e9}rale-2026".as_bytes()] {
-            assert!(is_readable_group_id(id));
+            assert!(readable_group_id(id).is_some());
             assert!(matches!(check_group_id(id, b"alice"), Err(GroupError::Bad(_))), "{id:?}");
         }
         assert!(matches!(check_group_id(b"bob/team-general-chat", b"alice"), Err(GroupError::Forbidden(_))));
